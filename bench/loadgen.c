@@ -1,0 +1,2 @@
+/* loadgen.c: not written yet. */
+int main(void) { return 0; }

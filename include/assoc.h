@@ -1,0 +1,4 @@
+/* assoc.h: not written yet. */
+#ifndef ASSOC_H
+#define ASSOC_H
+#endif

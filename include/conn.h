@@ -1,0 +1,152 @@
+/* conn.h: client connections on the one event loop: listeners, buffered
+ * non-blocking reads, gathered writes, and the per-connection state machine.
+ * The protocol modules parse from c->rbuf and answer through conn_out_*. */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <event2/event.h>
+
+#include "settings.h"
+#include "store.h"
+
+enum conn_state {
+	CONN_LISTENING = 0, /* a listening socket */
+	CONN_READ,          /* waiting for / parsing requests */
+	CONN_NREAD,         /* reading a value into an item */
+	CONN_SWALLOW,       /* discarding the value of a refused request */
+	CONN_WAIT,          /* response held (sync replication) */
+	CONN_CLOSING,       /* flushing the last output, then close */
+	CONN_CLOSED
+};
+
+enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_ASCII, CONN_PROTO_BINARY };
+
+/* What a protocol's process function tells the connection loop. */
+enum proc_result {
+	PROC_DONE = 0,  /* consumed one request; call again */
+	PROC_MORE,      /* the next request is incomplete: read more */
+	PROC_NREAD,     /* switched to CONN_NREAD/CONN_SWALLOW */
+	PROC_CLOSE      /* close after flushing output (c->close_reason set) */
+};
+
+struct conn;
+typedef void (*conn_nread_fn)(struct conn *c);
+
+/* A chunk of response bytes; chunks are never moved, so iovecs can point
+ * into them. */
+struct wchunk {
+	struct wchunk *next;
+	size_t used;
+	size_t size;
+	char data[];
+};
+
+/* Per-request state a protocol keeps while a value is being read. */
+struct conn_pending {
+	enum store_op op;
+	uint64_t cas;
+	bool noreply;
+	uint8_t opcode;     /* binary opcode */
+	uint32_t opaque;    /* binary/meta opaque */
+	uint32_t mflags;    /* meta flags bitmask (proto_meta's own meaning) */
+	char mopaque[40];   /* meta opaque token text ("O...") */
+	uint8_t mopaque_len;
+	char mkey_ret[256]; /* meta: key to echo back (k flag) */
+	uint8_t mkey_len;
+	bool mkey_b64;
+	int32_t minvalidate;
+};
+
+typedef struct conn {
+	int fd;
+	enum conn_state state;
+	enum conn_proto proto;
+	struct event *ev;
+	short ev_flags;           /* what ev currently waits for */
+	bool is_unix;
+	/* input: unprocessed bytes are rbuf[rpos, rlen) */
+	char *rbuf;
+	size_t rsize;
+	size_t rpos;
+	size_t rlen;
+	/* value being read */
+	item *nread_item;
+	char *nread_dst;
+	size_t nread_left;
+	char trailer[2];          /* the "\r\n" after a text value */
+	size_t trailer_need;      /* 2 for text, 0 for binary */
+	size_t trailer_got;
+	conn_nread_fn nread_done;
+	size_t swallow_left;
+	struct conn_pending pend;
+	/* output */
+	struct iovec *iov;
+	int iovcnt;
+	int iovsize;
+	item **ilist;             /* items referenced by iov */
+	int icnt;
+	int isize;
+	struct wchunk *whead;
+	struct wchunk *wtail;
+	size_t wbytes;            /* bytes queued, not yet written */
+	/* bookkeeping */
+	uint32_t last_active;
+	int reqs_left;            /* -R budget for this event */
+	const char *close_reason;
+	bool write_and_close;
+	struct conn *next_free;
+	struct conn *next_dead;
+	uint64_t sync_wait_offset;/* CONN_WAIT: repl offset awaited */
+	char peername[64];
+} conn;
+
+/* conn.c */
+/* Creates listeners from settings (-l/-p/-s), with `base` as the loop. */
+void conn_init(struct event_base *base);
+/* Stops accepting and closes every connection. */
+void conn_shutdown(void);
+/* Closes listening sockets only (for a clean shutdown). */
+void conn_close_listeners(void);
+/* Changes a connection's state, logging the change at -vvv. */
+void conn_set_state(conn *c, enum conn_state state);
+/* Returns the state's name. */
+const char *conn_state_name(enum conn_state state);
+/* Marks a connection for closing (outside the callback stack). */
+void conn_close(conn *c, const char *reason);
+/* Releases a connection held in CONN_WAIT and resumes it. */
+void conn_resume(conn *c);
+
+/* Output. Bytes are copied; items are referenced (and released once
+ * written). */
+void conn_out(conn *c, const void *p, size_t n);
+/* Appends a NUL-terminated string. */
+void conn_out_str(conn *c, const char *s);
+/* Reserves n writable bytes at the end of the output; returns a pointer.
+ * Follow with conn_out_commit(c, used) where used <= n. */
+char *conn_out_reserve(conn *c, size_t n);
+void conn_out_commit(conn *c, size_t used);
+/* Appends an item's value (referencing the item for large values). */
+void conn_out_value(conn *c, item *it);
+
+/* Input helpers for protocols. */
+/* Starts reading nbytes of value into dst (inside it), followed by
+ * `trailer` bytes that land in c->trailer; calls done when complete. Bytes
+ * already buffered are used first. The connection keeps the reference to
+ * `it` until done runs (done must release it). */
+void conn_read_value(conn *c, item *it, char *dst, size_t nbytes,
+    size_t trailer, conn_nread_fn done);
+/* Discards the next n bytes of input. */
+void conn_swallow(conn *c, size_t n);
+
+/* For stats conns. */
+void conn_stats(stat_emit_fn emit, void *ctx);
+
+/* Connections waiting in CONN_WAIT are resumed by repl through this. */
+typedef bool (*conn_wait_fn)(conn *c);
+
+#endif

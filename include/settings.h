@@ -1,0 +1,76 @@
+/* settings.h: every tunable in one struct, with defaults in one function. */
+#ifndef SETTINGS_H
+#define SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EX_USAGE_CODE 64
+
+enum protocol { PROTO_AUTO = 0, PROTO_ASCII, PROTO_BINARY };
+
+struct settings {
+	/* listeners */
+	int port;                 /* -p, default 11211 */
+	int udpport;              /* -U, accepted, never served */
+	char *inter;              /* -l, comma list, may repeat (joined by ',') */
+	char *socketpath;         /* -s */
+	int access;               /* -a, octal mask, default 0700 */
+	int backlog;              /* -b, default 1024 */
+	enum protocol protocol;   /* -B */
+	/* process */
+	bool daemonize;           /* -d */
+	char *pid_file;           /* -P */
+	char *username;           /* -u */
+	bool coredumps;           /* -r */
+	bool lock_memory;         /* -k, accepted with a warning */
+	int verbose;              /* -v count */
+	int num_threads;          /* -t, accepted, one loop */
+	/* memory and items */
+	size_t maxbytes;          /* -m, bytes, default 64 MB */
+	bool evict_to_free;       /* true unless -M */
+	double factor;            /* -f, default 1.25 */
+	int chunk_size;           /* -n, default 48 */
+	size_t item_size_max;     /* -I, default 1 MB */
+	size_t slab_page_size;    /* derived: max(1 MB, item_size_max) */
+	bool use_cas;             /* false with -C */
+	int hashpower_init;       /* -o hashpower */
+	/* connections */
+	int maxconns;             /* -c, default 1024 */
+	int reqs_per_event;       /* -R, default 20 */
+	size_t max_conn_output;   /* bytes queued for one client before we stop reading it */
+	int idle_timeout;         /* -o idle_timeout, seconds, 0 = off */
+	bool maxconns_fast;       /* -o maxconns_fast (default on) */
+	/* commands */
+	bool shutdown_command;    /* -A */
+	bool flush_enabled;       /* false with -F */
+	/* replication */
+	char *repl_peer;          /* -x */
+	int repl_port;            /* -X, default 11212, 0 = off */
+	size_t repl_qsize;        /* -q, records queued to the peer */
+	int repl_timeout;         /* -o repl_timeout, seconds, default 3 */
+	size_t repl_backlog;      /* -o repl_backlog, bytes */
+	bool repl_sync;           /* -o repl_sync */
+	int repl_sync_timeout_ms; /* -o repl_sync_timeout, ms */
+	char *repl_secret_file;   /* -o repl_secret */
+	int tombstone_ttl;        /* -o tombstone_ttl, seconds */
+};
+
+extern struct settings settings;
+
+/* settings.c */
+/* Fills settings with memcached's defaults. */
+void settings_init(void);
+/* Parses argv into settings. Returns 0 to run, 1 when the process should
+ * exit 0 (after -h or -V), or EX_USAGE_CODE after printing a one-line
+ * error to stderr. */
+int settings_parse(int argc, char **argv);
+/* Checks cross-field constraints; prints a one-line error and returns
+ * EX_USAGE_CODE on failure, 0 otherwise. */
+int settings_validate(void);
+/* Prints the -h text in memcached's layout. */
+void settings_usage(FILE *out);
+
+#endif

@@ -1,0 +1,41 @@
+/* util.h: small helpers shared by every module: number parsing and the clock. */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Named limits, in one place. */
+#define KEY_MAX_LENGTH 250         /* memcached's key limit */
+#define LINE_MAX_LENGTH 2048       /* a non-retrieval text line */
+#define GET_LINE_MAX_LENGTH 262144 /* a get/gets/gat line with many keys */
+#define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* exptime above this is absolute */
+
+/* util.c */
+/* Parses a whole token as an unsigned 64-bit number (memcached's rules:
+ * digits only, optional leading spaces, no sign). Returns false on error. */
+bool util_strtoull(const char *s, size_t len, uint64_t *out);
+/* Same for unsigned 32-bit. */
+bool util_strtoul(const char *s, size_t len, uint32_t *out);
+/* Signed 64-bit and 32-bit variants (a leading '-' is allowed). */
+bool util_strtoll(const char *s, size_t len, int64_t *out);
+bool util_strtol(const char *s, size_t len, int32_t *out);
+/* Writes v in decimal into buf (at least 21 bytes); returns the length. */
+size_t util_u64toa(uint64_t v, char *buf);
+/* True if the key is 1..250 bytes with no control characters or spaces. */
+bool util_key_valid(const char *key, size_t nkey);
+
+/* The clock. current_time is unix seconds, refreshed by util_clock_update()
+ * once per event loop iteration and once a second by a timer. */
+extern uint32_t current_time;
+/* Milliseconds since the epoch, refreshed with current_time. */
+extern uint64_t current_time_ms;
+/* Refreshes current_time and current_time_ms from the system clock. */
+void util_clock_update(void);
+/* Converts a protocol exptime (0, relative up to 30 days, absolute above,
+ * negative = already expired) to an absolute unix time; 0 means never.
+ * A negative exptime gives 1 (a time in the past). */
+uint32_t util_realtime(int64_t exptime);
+
+#endif

@@ -1,0 +1,2 @@
+/* assoc.c: not written yet. */
+#include "config.h"

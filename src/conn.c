@@ -1,0 +1,2 @@
+/* conn.c: not written yet. */
+#include "config.h"

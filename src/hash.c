@@ -1,0 +1,2 @@
+/* hash.c: not written yet. */
+#include "config.h"

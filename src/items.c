@@ -1,0 +1,2 @@
+/* items.c: not written yet. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* proto_bin.c: not written yet. */
+#include "config.h"

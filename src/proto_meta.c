@@ -1,0 +1,2 @@
+/* proto_meta.c: not written yet. */
+#include "config.h"

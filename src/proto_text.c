@@ -1,0 +1,2 @@
+/* proto_text.c: not written yet. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* repl.c: not written yet. */
+#include "config.h"

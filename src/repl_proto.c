@@ -1,0 +1,2 @@
+/* repl_proto.c: not written yet. */
+#include "config.h"

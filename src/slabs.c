@@ -1,0 +1,2 @@
+/* slabs.c: not written yet. */
+#include "config.h"

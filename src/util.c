@@ -1,0 +1,149 @@
+/* util.c: number parsing with memcached's rules, and the clock. */
+#include "config.h"
+
+#include <string.h>
+#include <sys/time.h>
+
+#include "util.h"
+
+uint32_t current_time;
+uint64_t current_time_ms;
+
+/* Parses digits s[0..len) into *out; rejects empty, signs, overflow. */
+bool
+util_strtoull(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	while (i < len && s[i] == ' ')
+		i++;
+	if (i == len)
+		return false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
+		if (d > 9)
+			return false;
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* 32-bit unsigned variant of util_strtoull. */
+bool
+util_strtoul(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!util_strtoull(s, len, &v) || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* Parses an optionally negative decimal number into *out. */
+bool
+util_strtoll(const char *s, size_t len, int64_t *out)
+{
+	uint64_t v;
+	size_t i = 0;
+	bool neg = false;
+
+	while (i < len && s[i] == ' ')
+		i++;
+	if (i < len && s[i] == '-') {
+		neg = true;
+		i++;
+	}
+	if (i == len || s[i] == ' ')
+		return false;
+	if (!util_strtoull(s + i, len - i, &v))
+		return false;
+	if (neg) {
+		if (v > (uint64_t)INT64_MAX + 1)
+			return false;
+		*out = (int64_t)(0 - v);
+	} else {
+		if (v > INT64_MAX)
+			return false;
+		*out = (int64_t)v;
+	}
+	return true;
+}
+
+/* 32-bit signed variant of util_strtoll. */
+bool
+util_strtol(const char *s, size_t len, int32_t *out)
+{
+	int64_t v;
+
+	if (!util_strtoll(s, len, &v) || v > INT32_MAX || v < INT32_MIN)
+		return false;
+	*out = (int32_t)v;
+	return true;
+}
+
+/* Formats v in decimal; returns the number of characters written. */
+size_t
+util_u64toa(uint64_t v, char *buf)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+/* A key is 1..KEY_MAX_LENGTH bytes of printable, non-space characters. */
+bool
+util_key_valid(const char *key, size_t nkey)
+{
+	size_t i;
+
+	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
+		return false;
+	for (i = 0; i < nkey; i++) {
+		unsigned char ch = (unsigned char)key[i];
+		if (ch <= ' ' || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Reads the wall clock into current_time and current_time_ms. */
+void
+util_clock_update(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	current_time = (uint32_t)tv.tv_sec;
+	current_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* Converts a protocol exptime into absolute unix time (0 = never). */
+uint32_t
+util_realtime(int64_t exptime)
+{
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1;
+	if (exptime > REALTIME_MAXDELTA) {
+		if (exptime <= 1)
+			return 1;
+		if (exptime > UINT32_MAX)
+			return UINT32_MAX;
+		return (uint32_t)exptime;
+	}
+	return current_time + (uint32_t)exptime;
+}
