@@ -99,6 +99,9 @@ typedef struct conn {
 	int reqs_left;            /* -R budget for this event */
 	const char *close_reason;
 	bool write_and_close;
+	bool yielded;             /* stopped by -R with input left */
+	bool lingering;           /* half-closed, discarding input */
+	uint32_t linger_since;
 	struct conn *next_free;
 	struct conn *next_dead;
 	uint64_t sync_wait_offset;/* CONN_WAIT: repl offset awaited */
@@ -135,14 +138,20 @@ void conn_out_value(conn *c, item *it);
 
 /* Input helpers for protocols. */
 /* Starts reading nbytes of value into dst (inside it), followed by
- * `trailer` bytes that land in c->trailer; calls done when complete. Bytes
- * already buffered are used first. The connection keeps the reference to
- * `it` until done runs (done must release it). */
+ * `trailer` bytes that land in c->trailer; calls done when complete (maybe
+ * before this returns). Bytes already buffered are used first. The caller's
+ * reference to `it` passes to the connection; while done runs, the item is
+ * c->nread_item and done owns that reference (it must store_release it).
+ * If the connection closes first, the connection releases it. */
 void conn_read_value(conn *c, item *it, char *dst, size_t nbytes,
     size_t trailer, conn_nread_fn done);
 /* Discards the next n bytes of input. */
 void conn_swallow(conn *c, size_t n);
 
+/* Set by main: starts a clean shutdown (the text "shutdown" command). */
+extern void (*conn_shutdown_request)(void);
+/* Closes clients idle past -o idle_timeout; called once a second. */
+void conn_idle_check(void);
 /* For stats conns. */
 void conn_stats(stat_emit_fn emit, void *ctx);
 

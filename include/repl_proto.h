@@ -78,10 +78,14 @@ struct repl_msg {
 	const uint8_t *digests;
 };
 
+/* Pending bytes are data[0..len); data[len..cap) is free space. Consumed
+ * bytes stay in front of data until a compaction: the allocation starts at
+ * data - off. A zeroed struct is an empty buffer. */
 struct repl_buf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	size_t off; /* bytes consumed in front of data (see repl_buf_consume) */
 };
 
 /* repl_proto.c */
@@ -108,6 +112,8 @@ size_t repl_encode_mutation(struct repl_buf *b, const struct mutation *m);
  * names the problem. */
 long repl_decode(const uint8_t *p, size_t len, size_t max_body,
     struct repl_msg *m, const char **err);
+/* Returns digest i (0 <= i < hi - lo) of a decoded REPL_DIGEST. */
+uint64_t repl_msg_digest(const struct repl_msg *m, uint32_t i);
 /* Returns the record type's name ("ITEM", ...). */
 const char *repl_type_name(enum repl_type t);
 /* Buffer helpers. */

@@ -72,5 +72,9 @@ int settings_parse(int argc, char **argv);
 int settings_validate(void);
 /* Prints the -h text in memcached's layout. */
 void settings_usage(FILE *out);
+/* Splits one -l entry (host, host:port, [v6] or [v6]:port) into host and
+ * port (-1 when the entry has none). Returns 0, or -1 if malformed. */
+int settings_split_listen(const char *entry, char *host, size_t hostsz,
+			  int *port);
 
 #endif

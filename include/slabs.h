@@ -1,4 +1,50 @@
-/* slabs.h: not written yet. */
+/* slabs.h: memory for items. Size classes grow by settings.factor; each
+ * class carves pages of settings.slab_page_size into equal chunks and
+ * keeps its free chunks on a list. Pages are malloc'ed on demand up to the
+ * memory limit, and can move between classes (rebalancing). */
 #ifndef SLABS_H
 #define SLABS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SLAB_CLASS_MAX 63 /* class ids are 1..SLAB_CLASS_MAX */
+
+/* slabs.c */
+/* Builds the size classes from settings (maxbytes, factor, chunk_size,
+ * item_size_max, slab_page_size). */
+void slabs_init(void);
+/* Frees every page. */
+void slabs_destroy(void);
+/* Returns the class for an item of ntotal bytes, 0 if too large. */
+unsigned slabs_clsid(size_t ntotal);
+/* Number of classes (the largest id). */
+unsigned slabs_nclasses(void);
+/* Chunk size of a class. */
+size_t slabs_chunk_size(unsigned id);
+/* Pages owned by a class. */
+unsigned slabs_npages(unsigned id);
+/* Takes a free chunk of class id, getting a new page while under the
+ * limit (or past it when force is true). NULL when out of memory. */
+item *slabs_alloc(unsigned id, bool force);
+/* Returns a chunk to its class's free list. */
+void slabs_free(item *it);
+/* Moves one page from class src to class dst. Every linked item in the
+ * page is handed to evict(), which must unlink and free it; pages holding
+ * referenced or unlinked-but-allocated items are skipped. Returns true if
+ * a page moved. */
+bool slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it));
+/* The class with the most pages other than `not`, 0 if none has one. */
+unsigned slabs_biggest_class(unsigned except);
+/* True if the memory limit does not allow another page. */
+bool slabs_limit_reached(void);
+/* Changes the memory limit (bytes). */
+void slabs_set_limit(size_t bytes);
+/* Emits the "stats slabs" per-class chunk lines for class id. */
+void slabs_stats_class(unsigned id, uint64_t *total_chunks,
+                       uint64_t *free_chunks, unsigned *perslab);
+
 #endif

@@ -1,2 +1,1064 @@
-/* conn.c: not written yet. */
+/* conn.c: listeners and client connections on the one event loop.
+ *
+ * Each connection reads into its own buffer, hands complete requests to its
+ * protocol, and gathers the answers into one writev per batch. Output bytes
+ * live in chunks that never move, so iovecs can point into them; large
+ * values are sent straight from item memory, with the item referenced until
+ * it is written. A connection that stops reading its answers is paused once
+ * its queued output passes settings.max_conn_output. */
 #include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto_bin.h"
+#include "proto_text.h"
+#include "stats.h"
+#include "util.h"
+
+#define RBUF_INITIAL 16384
+#define WCHUNK_SIZE 16384
+#define VALUE_COPY_MAX 1024 /* values up to this size are copied */
+#define ACCEPT_BURST 64
+#define DIRECT_READ_MIN 8192 /* read big values straight into the item */
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+struct listener {
+	int fd;
+	struct event *ev;
+	bool is_unix;
+	struct listener *next;
+};
+
+void (*conn_shutdown_request)(void);
+static struct event_base *conn_base;
+static struct listener *listeners;
+static struct event *accept_retry_ev;
+static bool accept_paused;
+static conn **conn_table; /* indexed by fd */
+static size_t conn_table_size;
+static conn *conn_freelist;
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_accept_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_process(conn *c);
+static bool conn_flush(conn *c);
+static void conn_update_events(conn *c);
+static void conn_free(conn *c);
+static void conn_out_reset(conn *c);
+
+static const char *conn_state_names[] = {
+	"conn_listening", "conn_read",    "conn_nread", "conn_swallow",
+	"conn_wait",      "conn_closing", "conn_closed"};
+
+/* Returns the state's name. */
+const char *
+conn_state_name(enum conn_state state)
+{
+	if ((size_t)state >= sizeof conn_state_names / sizeof *conn_state_names)
+		return "conn_unknown";
+	return conn_state_names[state];
+}
+
+/* Changes state, logging the transition at -vvv. */
+void
+conn_set_state(conn *c, enum conn_state state)
+{
+	if (c->state == state)
+		return;
+	if (log_enabled(LOG_LVL_TRACE))
+		log_trace("%d: going from %s to %s", c->fd,
+		    conn_state_name(c->state), conn_state_name(state));
+	c->state = state;
+}
+
+/* Sets O_NONBLOCK on fd; returns -1 on failure. */
+static int
+conn_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
+/* Splits "host:port", "[v6]:port", "host" into host and port strings. */
+static void
+conn_split_hostport(char *spec, char **host, char **port)
+{
+	char *colon;
+
+	*port = NULL;
+	if (spec[0] == '[') {
+		char *end = strchr(spec, ']');
+		*host = spec + 1;
+		if (end != NULL) {
+			*end = '\0';
+			if (end[1] == ':')
+				*port = end + 2;
+		}
+		return;
+	}
+	*host = spec;
+	colon = strchr(spec, ':');
+	if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+		*colon = '\0';
+		*port = colon + 1;
+	}
+}
+
+/* Adds a listening event for fd. */
+static void
+conn_add_listener(int fd, bool is_unix)
+{
+	struct listener *l = calloc(1, sizeof *l);
+
+	if (l == NULL)
+		fatal("calloc");
+	l->fd = fd;
+	l->is_unix = is_unix;
+	l->ev = event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_accept_cb,
+	    l);
+	if (l->ev == NULL || event_add(l->ev, NULL) < 0)
+		fatalx("cannot add listener event");
+	l->next = listeners;
+	listeners = l;
+}
+
+/* Binds TCP listeners for one host (NULL = any) and port; returns count. */
+static int
+conn_listen_tcp(const char *host, const char *port)
+{
+	struct addrinfo hints, *res, *ai;
+	int n = 0, err;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	err = getaddrinfo(host, port, &hints, &res);
+	if (err != 0)
+		fatalx("getaddrinfo(%s): %s", host ? host : "*",
+		    gai_strerror(err));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int fd, on = 1;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+		if (conn_nonblock(fd) < 0 ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			if (errno == EADDRINUSE)
+				fatal("failed to listen on TCP port %s", port);
+			close(fd);
+			continue;
+		}
+		if (listen(fd, settings.backlog) < 0)
+			fatal("listen");
+		conn_add_listener(fd, false);
+		n++;
+	}
+	freeaddrinfo(res);
+	return n;
+}
+
+/* Creates the unix socket listener from settings.socketpath. */
+static void
+conn_listen_unix(void)
+{
+	struct sockaddr_un sun;
+	int fd;
+	mode_t old;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(settings.socketpath) >= sizeof sun.sun_path)
+		fatalx("unix socket path too long");
+	strcpy(sun.sun_path, settings.socketpath);
+	unlink(settings.socketpath);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || conn_nonblock(fd) < 0)
+		fatal("socket");
+	old = umask(~settings.access & 0777);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
+		fatal("bind(%s)", settings.socketpath);
+	umask(old);
+	if (listen(fd, settings.backlog) < 0)
+		fatal("listen");
+	conn_add_listener(fd, true);
+}
+
+/* Re-enables accepting after an EMFILE pause. */
+static void
+conn_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l;
+
+	accept_paused = false;
+	for (l = listeners; l != NULL; l = l->next)
+		event_add(l->ev, NULL);
+	log_debug("accepting again");
+}
+
+/* Creates the listeners from settings. */
+void
+conn_init(struct event_base *base)
+{
+	char portbuf[16];
+
+	conn_base = base;
+	conn_table_size = (size_t)settings.maxconns + 64;
+	conn_table = calloc(conn_table_size, sizeof *conn_table);
+	if (conn_table == NULL)
+		fatal("calloc");
+	accept_retry_ev = evtimer_new(base, conn_accept_retry_cb, NULL);
+	snprintf(portbuf, sizeof portbuf, "%d", settings.port);
+	if (settings.socketpath != NULL) {
+		conn_listen_unix();
+		return;
+	}
+	if (settings.port == 0)
+		return;
+	if (settings.inter == NULL || settings.inter[0] == '\0') {
+		if (conn_listen_tcp(NULL, portbuf) == 0)
+			fatalx("failed to listen on TCP port %d", settings.port);
+		return;
+	}
+	{
+		char *list = strdup(settings.inter), *save = NULL, *tok;
+
+		if (list == NULL)
+			fatal("strdup");
+		for (tok = strtok_r(list, ", ", &save); tok != NULL;
+		     tok = strtok_r(NULL, ", ", &save)) {
+			char *host, *port;
+
+			conn_split_hostport(tok, &host, &port);
+			if (conn_listen_tcp(host, port ? port : portbuf) == 0)
+				fatalx("failed to listen on %s", tok);
+		}
+		free(list);
+	}
+}
+
+/* Closes the listening sockets. */
+void
+conn_close_listeners(void)
+{
+	struct listener *l, *next;
+
+	for (l = listeners; l != NULL; l = next) {
+		next = l->next;
+		event_free(l->ev);
+		close(l->fd);
+		if (l->is_unix && settings.socketpath != NULL)
+			unlink(settings.socketpath);
+		free(l);
+	}
+	listeners = NULL;
+}
+
+/* Closes everything (at exit). */
+void
+conn_shutdown(void)
+{
+	size_t i;
+
+	conn_close_listeners();
+	if (accept_retry_ev != NULL) {
+		event_free(accept_retry_ev);
+		accept_retry_ev = NULL;
+	}
+	for (i = 0; i < conn_table_size; i++) {
+		conn *c = conn_table[i];
+		if (c != NULL) {
+			conn_close(c, "shutdown");
+			conn_free(c);
+		}
+	}
+	while (conn_freelist != NULL) {
+		conn *c = conn_freelist;
+		conn_freelist = c->next_free;
+		free(c->rbuf);
+		free(c->iov);
+		free(c->ilist);
+		free(c);
+	}
+	free(conn_table);
+	conn_table = NULL;
+	conn_table_size = 0;
+}
+
+/* Returns a fresh connection struct for fd. */
+static conn *
+conn_new(int fd, bool is_unix)
+{
+	conn *c = conn_freelist;
+
+	if (c != NULL) {
+		conn_freelist = c->next_free;
+	} else {
+		c = calloc(1, sizeof *c);
+		if (c == NULL)
+			return NULL;
+		c->rsize = RBUF_INITIAL;
+		c->rbuf = malloc(c->rsize);
+		c->iovsize = 64;
+		c->iov = malloc(sizeof *c->iov * (size_t)c->iovsize);
+		c->isize = 16;
+		c->ilist = malloc(sizeof *c->ilist * (size_t)c->isize);
+		if (c->rbuf == NULL || c->iov == NULL || c->ilist == NULL) {
+			free(c->rbuf);
+			free(c->iov);
+			free(c->ilist);
+			free(c);
+			return NULL;
+		}
+		server_stats.conn_structs++;
+	}
+	c->fd = fd;
+	c->state = CONN_READ;
+	c->proto = CONN_PROTO_UNKNOWN;
+	c->is_unix = is_unix;
+	c->rpos = c->rlen = 0;
+	c->nread_item = NULL;
+	c->nread_left = c->swallow_left = 0;
+	c->iovcnt = c->icnt = 0;
+	c->whead = c->wtail = NULL;
+	c->wbytes = 0;
+	c->last_active = current_time;
+	c->close_reason = NULL;
+	c->write_and_close = false;
+	c->yielded = false;
+	c->lingering = false;
+	c->peername[0] = '\0';
+	c->ev = event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
+	if (c->ev == NULL || event_add(c->ev, NULL) < 0) {
+		if (c->ev != NULL)
+			event_free(c->ev);
+		c->next_free = conn_freelist;
+		conn_freelist = c;
+		return NULL;
+	}
+	c->ev_flags = EV_READ;
+	if ((size_t)fd >= conn_table_size) {
+		size_t nsize = (size_t)fd * 2;
+		conn **nt = realloc(conn_table, nsize * sizeof *nt);
+		if (nt == NULL) {
+			event_free(c->ev);
+			c->next_free = conn_freelist;
+			conn_freelist = c;
+			return NULL;
+		}
+		memset(nt + conn_table_size, 0,
+		    (nsize - conn_table_size) * sizeof *nt);
+		conn_table = nt;
+		conn_table_size = nsize;
+	}
+	conn_table[fd] = c;
+	server_stats.curr_conns++;
+	server_stats.total_conns++;
+	return c;
+}
+
+/* Accepts new clients (a burst at a time); pauses on fd exhaustion. */
+static void
+conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct listener *l = arg;
+	int i;
+
+	for (i = 0; i < ACCEPT_BURST; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		conn *c;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				struct listener *x;
+				struct timeval tv = {1, 0};
+
+				log_warn("accept");
+				server_stats.listen_disabled_num++;
+				accept_paused = true;
+				for (x = listeners; x != NULL; x = x->next)
+					event_del(x->ev);
+				evtimer_add(accept_retry_ev, &tv);
+			}
+			return;
+		}
+		if (server_stats.curr_conns >= (uint64_t)settings.maxconns) {
+			static const char msg[] =
+			    "ERROR Too many open connections\r\n";
+			ssize_t unused = write(fd, msg, sizeof msg - 1);
+
+			(void)unused;
+			close(fd);
+			server_stats.rejected_conns++;
+			continue;
+		}
+		if (!l->is_unix) {
+			int on = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+		}
+		c = conn_new(fd, l->is_unix);
+		if (c == NULL) {
+			log_warnx("cannot allocate a connection");
+			close(fd);
+			continue;
+		}
+		log_debug("<%d new client connection", fd);
+	}
+}
+
+/* Marks c closed: its socket is closed now, its memory at the end of the
+ * callback that owns it. */
+void
+conn_close(conn *c, const char *reason)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	log_debug("<%d connection closed (%s)", c->fd,
+	    reason ? reason : "unknown");
+	c->close_reason = reason;
+	if ((c->state == CONN_NREAD) && c->nread_item != NULL)
+		store_release(c->nread_item);
+	c->nread_item = NULL;
+	conn_set_state(c, CONN_CLOSED);
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	conn_out_reset(c);
+	if (conn_table != NULL && (size_t)c->fd < conn_table_size &&
+	    conn_table[c->fd] == c)
+		conn_table[c->fd] = NULL;
+	close(c->fd);
+	server_stats.curr_conns--;
+}
+
+/* Returns a closed connection's struct to the free list. */
+static void
+conn_free(conn *c)
+{
+	if (c->rsize > RBUF_INITIAL * 4) {
+		char *nb = realloc(c->rbuf, RBUF_INITIAL);
+		if (nb != NULL) {
+			c->rbuf = nb;
+			c->rsize = RBUF_INITIAL;
+		}
+	}
+	c->next_free = conn_freelist;
+	conn_freelist = c;
+}
+
+/* ---- output ---- */
+
+/* Drops everything queued (items released, chunks freed). */
+static void
+conn_out_reset(conn *c)
+{
+	struct wchunk *w, *next;
+	int i;
+
+	for (i = 0; i < c->icnt; i++)
+		store_release(c->ilist[i]);
+	c->icnt = 0;
+	c->iovcnt = 0;
+	c->wbytes = 0;
+	for (w = c->whead; w != NULL; w = next) {
+		next = w->next;
+		free(w);
+	}
+	c->whead = c->wtail = NULL;
+}
+
+/* Makes room for one more iovec. */
+static bool
+conn_iov_grow(conn *c)
+{
+	if (c->iovcnt == c->iovsize) {
+		int n = c->iovsize * 2;
+		struct iovec *v = realloc(c->iov, sizeof *v * (size_t)n);
+		if (v == NULL)
+			return false;
+		c->iov = v;
+		c->iovsize = n;
+	}
+	return true;
+}
+
+/* Ensures the tail chunk has n free bytes; returns it. */
+static struct wchunk *
+conn_chunk_room(conn *c, size_t n)
+{
+	struct wchunk *w = c->wtail;
+
+	if (w != NULL && w->size - w->used >= n)
+		return w;
+	{
+		size_t sz = n > WCHUNK_SIZE ? n : WCHUNK_SIZE;
+		w = malloc(sizeof *w + sz);
+		if (w == NULL)
+			return NULL;
+		w->next = NULL;
+		w->used = 0;
+		w->size = sz;
+		if (c->wtail != NULL)
+			c->wtail->next = w;
+		else
+			c->whead = w;
+		c->wtail = w;
+	}
+	return w;
+}
+
+/* Reserves n bytes of output; returns where to write them. */
+char *
+conn_out_reserve(conn *c, size_t n)
+{
+	struct wchunk *w = conn_chunk_room(c, n);
+
+	if (w == NULL) {
+		server_stats.response_obj_oom++;
+		return NULL;
+	}
+	return w->data + w->used;
+}
+
+/* Commits used bytes written after conn_out_reserve. */
+void
+conn_out_commit(conn *c, size_t used)
+{
+	struct wchunk *w = c->wtail;
+	char *p;
+	struct iovec *last;
+
+	if (used == 0 || w == NULL)
+		return;
+	p = w->data + w->used;
+	w->used += used;
+	c->wbytes += used;
+	last = c->iovcnt > 0 ? &c->iov[c->iovcnt - 1] : NULL;
+	if (last != NULL && (char *)last->iov_base + last->iov_len == p) {
+		last->iov_len += used;
+		return;
+	}
+	if (!conn_iov_grow(c)) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->iov[c->iovcnt].iov_base = p;
+	c->iov[c->iovcnt].iov_len = used;
+	c->iovcnt++;
+}
+
+/* Appends n bytes (copied) to the output. */
+void
+conn_out(conn *c, const void *p, size_t n)
+{
+	char *dst;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	dst = conn_out_reserve(c, n);
+	if (dst == NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(dst, p, n);
+	conn_out_commit(c, n);
+}
+
+/* Appends a string. */
+void
+conn_out_str(conn *c, const char *s)
+{
+	conn_out(c, s, strlen(s));
+}
+
+/* Appends an item's value: small values are copied, large ones are sent
+ * from the item's memory. */
+void
+conn_out_value(conn *c, item *it)
+{
+	if (it->nbytes <= VALUE_COPY_MAX) {
+		conn_out(c, ITEM_value(it), it->nbytes);
+		return;
+	}
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->icnt == c->isize) {
+		int n = c->isize * 2;
+		item **l = realloc(c->ilist, sizeof *l * (size_t)n);
+		if (l == NULL) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		c->ilist = l;
+		c->isize = n;
+	}
+	if (!conn_iov_grow(c)) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	store_ref(it);
+	c->ilist[c->icnt++] = it;
+	c->iov[c->iovcnt].iov_base = ITEM_value(it);
+	c->iov[c->iovcnt].iov_len = it->nbytes;
+	c->iovcnt++;
+	c->wbytes += it->nbytes;
+}
+
+/* Writes queued output; returns true when everything was written. */
+static bool
+conn_flush(conn *c)
+{
+	int first = 0;
+
+	while (first < c->iovcnt) {
+		int cnt = c->iovcnt - first;
+		ssize_t n;
+
+		if (cnt > IOV_MAX)
+			cnt = IOV_MAX;
+		n = writev(c->fd, c->iov + first, cnt);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				break;
+			conn_close(c, "write error");
+			return false;
+		}
+		server_stats.bytes_written += (uint64_t)n;
+		c->wbytes -= (size_t)n;
+		while (n > 0) {
+			struct iovec *v = &c->iov[first];
+			if ((size_t)n >= v->iov_len) {
+				n -= (ssize_t)v->iov_len;
+				first++;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	if (first == c->iovcnt) {
+		/* Everything went out: keep one chunk for the next batch. */
+		struct wchunk *w = c->whead, *next;
+		int i;
+
+		for (i = 0; i < c->icnt; i++)
+			store_release(c->ilist[i]);
+		c->icnt = 0;
+		c->iovcnt = 0;
+		c->wbytes = 0;
+		if (w != NULL) {
+			for (next = w->next; next != NULL; next = w->next) {
+				w->next = next->next;
+				free(next);
+			}
+			w->used = 0;
+			c->wtail = w;
+		}
+		return true;
+	}
+	if (first > 0) {
+		memmove(c->iov, c->iov + first,
+		    sizeof *c->iov * (size_t)(c->iovcnt - first));
+		c->iovcnt -= first;
+	}
+	return false;
+}
+
+/* ---- input ---- */
+
+/* The value is in: back to reading requests, and let the protocol finish
+ * the request. The item stays in c->nread_item while done runs; done owns
+ * the reference. */
+static void
+conn_nread_finish(conn *c)
+{
+	conn_set_state(c, CONN_READ);
+	c->nread_done(c);
+	c->nread_item = NULL;
+}
+
+/* Starts reading a value into an item (see conn.h). */
+void
+conn_read_value(conn *c, item *it, char *dst, size_t nbytes, size_t trailer,
+    conn_nread_fn done)
+{
+	size_t avail = c->rlen - c->rpos, n;
+
+	c->nread_item = it;
+	c->nread_dst = dst;
+	c->nread_left = nbytes;
+	c->trailer_need = trailer;
+	c->trailer_got = 0;
+	c->nread_done = done;
+	conn_set_state(c, CONN_NREAD);
+	n = avail < nbytes ? avail : nbytes;
+	memcpy(dst, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	c->nread_dst += n;
+	c->nread_left -= n;
+	if (c->nread_left == 0) {
+		while (c->trailer_got < trailer && c->rpos < c->rlen)
+			c->trailer[c->trailer_got++] = c->rbuf[c->rpos++];
+		if (c->trailer_got == trailer)
+			conn_nread_finish(c);
+	}
+}
+
+/* Discards the next n bytes of input. */
+void
+conn_swallow(conn *c, size_t n)
+{
+	size_t avail = c->rlen - c->rpos;
+
+	if (avail >= n) {
+		c->rpos += n;
+		return;
+	}
+	c->rpos = c->rlen;
+	c->swallow_left = n - avail;
+	conn_set_state(c, CONN_SWALLOW);
+}
+
+/* Consumes buffered input for CONN_NREAD/CONN_SWALLOW; true if the state
+ * went back to CONN_READ. */
+static bool
+conn_feed_pending(conn *c)
+{
+	if (c->state == CONN_SWALLOW) {
+		size_t avail = c->rlen - c->rpos;
+		size_t n = avail < c->swallow_left ? avail : c->swallow_left;
+
+		c->rpos += n;
+		c->swallow_left -= n;
+		if (c->swallow_left == 0)
+			conn_set_state(c, CONN_READ);
+	} else if (c->state == CONN_NREAD) {
+		size_t avail = c->rlen - c->rpos;
+		size_t n = avail < c->nread_left ? avail : c->nread_left;
+
+		memcpy(c->nread_dst, c->rbuf + c->rpos, n);
+		c->rpos += n;
+		c->nread_dst += n;
+		c->nread_left -= n;
+		if (c->nread_left == 0) {
+			while (c->trailer_got < c->trailer_need &&
+			    c->rpos < c->rlen)
+				c->trailer[c->trailer_got++] =
+				    c->rbuf[c->rpos++];
+			if (c->trailer_got == c->trailer_need)
+				conn_nread_finish(c);
+		}
+	}
+	return c->state == CONN_READ;
+}
+
+/* Reads once from the socket; returns bytes read, 0 on EAGAIN, -1 when the
+ * connection was closed. */
+static ssize_t
+conn_read(conn *c)
+{
+	ssize_t n;
+
+	if (c->state == CONN_NREAD && c->rpos == c->rlen &&
+	    c->nread_left >= DIRECT_READ_MIN) {
+		/* A big value: read it straight into the item. */
+		n = read(c->fd, c->nread_dst, c->nread_left);
+		if (n > 0) {
+			server_stats.bytes_read += (uint64_t)n;
+			c->nread_dst += n;
+			c->nread_left -= (size_t)n;
+			if (c->nread_left == 0 && c->trailer_need == 0)
+				conn_nread_finish(c);
+			return n;
+		}
+	} else {
+		if (c->rpos == c->rlen) {
+			c->rpos = c->rlen = 0;
+		} else if (c->rpos > 0 && c->rsize - c->rlen < 4096) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		if (c->rlen == c->rsize) {
+			/* A request longer than the buffer: grow it, up to the
+			 * protocol's limit (checked by the protocol). */
+			size_t ns = c->rsize * 2;
+			char *nb = realloc(c->rbuf, ns);
+			if (nb == NULL) {
+				server_stats.read_buf_oom++;
+				conn_out_str(c, "SERVER_ERROR out of memory "
+						"reading request\r\n");
+				conn_flush(c);
+				conn_close(c, "out of memory");
+				return -1;
+			}
+			c->rbuf = nb;
+			c->rsize = ns;
+		}
+		n = read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+		if (n > 0) {
+			server_stats.bytes_read += (uint64_t)n;
+			c->rlen += (size_t)n;
+			return n;
+		}
+	}
+	if (n == 0) {
+		conn_close(c, "eof");
+		return -1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	conn_close(c, "read error");
+	return -1;
+}
+
+/* Runs the protocol over buffered input, up to the -R budget. */
+static void
+conn_process(conn *c)
+{
+	c->reqs_left = settings.reqs_per_event;
+	c->yielded = false;
+	while (c->state != CONN_CLOSED && c->state != CONN_CLOSING &&
+	    c->state != CONN_WAIT) {
+		enum proc_result r;
+
+		if (c->state == CONN_NREAD || c->state == CONN_SWALLOW) {
+			if (!conn_feed_pending(c))
+				return;
+			continue;
+		}
+		if (c->rpos == c->rlen)
+			return;
+		if (c->wbytes > settings.max_conn_output)
+			return; /* paused until the client reads */
+		if (c->reqs_left <= 0) {
+			/* Fairness (-R): let other connections run first. */
+			server_stats.conn_yields++;
+			c->yielded = true;
+			return;
+		}
+		if (c->proto == CONN_PROTO_UNKNOWN) {
+			bool bin = (unsigned char)c->rbuf[c->rpos] ==
+			    BIN_REQ_MAGIC;
+			if (settings.protocol == PROTO_BINARY && !bin) {
+				conn_close(c, "not binary protocol");
+				return;
+			}
+			if (settings.protocol == PROTO_ASCII)
+				bin = false;
+			c->proto = bin ? CONN_PROTO_BINARY : CONN_PROTO_ASCII;
+		}
+		r = c->proto == CONN_PROTO_BINARY ? proto_bin_process(c)
+						  : proto_text_process(c);
+		c->reqs_left--;
+		if (r == PROC_MORE)
+			return;
+		if (r == PROC_CLOSE) {
+			if (c->state != CONN_CLOSED)
+				conn_set_state(c, CONN_CLOSING);
+			return;
+		}
+	}
+}
+
+/* Sets the events c waits for: read unless paused or closing, write while
+ * output is queued. */
+static void
+conn_update_events(conn *c)
+{
+	short want = 0;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->wbytes > 0)
+		want |= EV_WRITE;
+	if ((c->state != CONN_CLOSING || c->lingering) &&
+	    c->state != CONN_WAIT && c->wbytes <= settings.max_conn_output)
+		want |= EV_READ;
+	if (want != c->ev_flags) {
+		event_del(c->ev);
+		event_assign(c->ev, conn_base, c->fd, want | EV_PERSIST,
+		    conn_event_cb, c);
+		if (want != 0)
+			event_add(c->ev, NULL);
+		c->ev_flags = want;
+	}
+	if (c->yielded && c->wbytes <= settings.max_conn_output)
+		event_active(c->ev, EV_READ, 0);
+}
+
+/* After the last answer went out: a client that quit is closed now; one
+ * that is dropped for bad input may still be sending, and closing with
+ * unread input would reset the connection and could destroy the error
+ * reply in flight. So half-close, discard what still comes for up to two
+ * seconds, then close. */
+static void
+conn_linger(conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+
+	if (c->close_reason != NULL && strcmp(c->close_reason, "quit") == 0) {
+		conn_close(c, "quit");
+		return;
+	}
+	if (!c->lingering) {
+		c->lingering = true;
+		c->linger_since = current_time;
+		shutdown(c->fd, SHUT_WR);
+	}
+	while ((n = read(c->fd, sink, sizeof sink)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		conn_close(c, c->close_reason ? c->close_reason : "closing");
+}
+
+/* The connection's one callback: read, process, write, re-arm. */
+static void
+conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+
+	c->last_active = current_time;
+	if (what & EV_WRITE) {
+		conn_flush(c);
+		if (c->state == CONN_CLOSED)
+			goto out;
+		if (c->wbytes <= settings.max_conn_output &&
+		    c->rpos < c->rlen)
+			conn_process(c); /* resume a paused client */
+	}
+	if ((what & EV_READ) && c->lingering) {
+		conn_linger(c);
+		goto out;
+	}
+	if ((what & EV_READ) && c->state != CONN_CLOSED) {
+		if (c->yielded && c->rpos < c->rlen &&
+		    c->state == CONN_READ) {
+			conn_process(c);
+		} else if (c->state != CONN_CLOSING && c->state != CONN_WAIT) {
+			ssize_t n = conn_read(c);
+			if (n > 0 && c->state != CONN_CLOSED)
+				conn_process(c);
+		}
+	}
+	if (c->state != CONN_CLOSED && c->wbytes > 0)
+		conn_flush(c);
+	if (c->state == CONN_CLOSING && c->wbytes == 0)
+		conn_linger(c);
+out:
+	if (c->state == CONN_CLOSED)
+		conn_free(c);
+	else
+		conn_update_events(c);
+}
+
+/* Resumes a connection whose answer was held (sync replication). */
+void
+conn_resume(conn *c)
+{
+	if (c->state != CONN_WAIT)
+		return;
+	conn_set_state(c, CONN_READ);
+	conn_process(c);
+	if (c->state != CONN_CLOSED && c->wbytes > 0)
+		conn_flush(c);
+	if (c->state == CONN_CLOSED)
+		conn_free(c);
+	else
+		conn_update_events(c);
+}
+
+/* Closes clients idle for longer than -o idle_timeout (called each second). */
+void
+conn_idle_check(void)
+{
+	size_t i;
+
+	for (i = 0; i < conn_table_size; i++) {
+		conn *c = conn_table[i];
+		if (c != NULL && c->lingering &&
+		    current_time - c->linger_since >= 2) {
+			conn_close(c, c->close_reason);
+			conn_free(c);
+			continue;
+		}
+		if (settings.idle_timeout <= 0)
+			continue;
+		if (c != NULL && c->state == CONN_READ && c->rpos == c->rlen &&
+		    current_time - c->last_active >
+			(uint32_t)settings.idle_timeout) {
+			server_stats.idle_kicks++;
+			conn_close(c, "idle timeout");
+			conn_free(c);
+		}
+	}
+}
+
+/* Emits "stats conns" lines. */
+void
+conn_stats(stat_emit_fn emit, void *ctx)
+{
+	size_t i;
+	char name[64], val[128];
+
+	for (i = 0; i < conn_table_size; i++) {
+		conn *c = conn_table[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		char host[INET6_ADDRSTRLEN + 8] = "";
+		char serv[16] = "";
+
+		if (c == NULL)
+			continue;
+		if (c->is_unix) {
+			snprintf(val, sizeof val, "unix:%s",
+			    settings.socketpath ? settings.socketpath : "");
+		} else if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) ==
+			       0 &&
+		    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host,
+			serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) ==
+			0) {
+			snprintf(val, sizeof val, "tcp:%s:%s", host, serv);
+		} else {
+			snprintf(val, sizeof val, "tcp:unknown");
+		}
+		snprintf(name, sizeof name, "%d:addr", c->fd);
+		emit(ctx, name, val);
+		snprintf(name, sizeof name, "%d:state", c->fd);
+		emit(ctx, name, conn_state_name(c->state));
+		snprintf(name, sizeof name, "%d:secs_since_last_cmd", c->fd);
+		snprintf(val, sizeof val, "%u", current_time - c->last_active);
+		emit(ctx, name, val);
+	}
+}

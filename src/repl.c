@@ -1,2 +1,1767 @@
-/* repl.c: not written yet. */
+/* repl.c: the replication link to one peer, on the main event loop.
+ *
+ * Startup is symmetric, as in repcached: with -x we first try to connect to
+ * the peer; if nothing answers we listen on the replication port (-X), and
+ * while unlinked keep retrying the connect once a second. Without -x we just
+ * listen. At most one peer is linked at a time.
+ *
+ * A link is a non-blocking socket with our own read buffer and an outgoing
+ * struct repl_buf; EV_WRITE is armed only while output is queued (or a full
+ * copy still has items to encode). Both sides send HELLO; then each side
+ * sends a full copy of its store ("marugoto copying") between COPY_BEGIN and
+ * COPY_END, while the live stream of local mutations flows in the same byte
+ * stream. The receiver applies everything with last-writer-wins by
+ * (version, origin), so copying both ways converges and nothing written
+ * during the copy is lost. Once our copy is sent and the peer's COPY_END has
+ * arrived, the link is "start"ed (REPL_ONLINE).
+ *
+ * Offsets count the bytes of each direction of the stream since the link
+ * was made (HELLO included): PING carries the sender's offset, ACK the
+ * receiver's applied offset. The clean-shutdown drain waits for an ACK that
+ * covers everything queued.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/random.h>
+#endif
+
+#include "log.h"
+#include "repl.h"
+#include "repl_proto.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
+
+/*
+ * Limits, in one place.
+ *
+ * The queue bound (-q) counts live-stream records (mutations) queued to the
+ * peer and not yet written to the socket. Full-copy records and heartbeats
+ * are not counted: the copy is flow-controlled by REPL_COPY_LOW_WATER, so it
+ * never holds more than about REPL_COPY_LOW_WATER + REPL_COPY_SLICE_BYTES.
+ * -q 0 (or unset) means REPL_QSIZE_DEFAULT records. Because a record may
+ * carry a value of up to -I bytes, the queue is also capped in bytes, at
+ * the larger of REPL_QUEUE_MIN_BYTES and the cache size (-m). Exceeding
+ * either bound never drops records silently: the link is closed with a
+ * logged reason, and the reconnect does a full copy.
+ */
+#define REPL_QSIZE_DEFAULT 65536 /* as settings.c */
+#define REPL_QUEUE_MIN_BYTES ((size_t)64 << 20)
+#define REPL_COPY_LOW_WATER ((size_t)256 << 10) /* refill below this */
+#define REPL_COPY_SLICE_ITEMS 4096              /* items per slice, at most */
+#define REPL_COPY_SLICE_BYTES ((size_t)1 << 20) /* bytes per slice, about */
+#define REPL_COPY_STEP_ITEMS 256                /* store_iter_next batch */
+#define REPL_READ_CHUNK ((size_t)256 << 10)     /* recv size */
+#define REPL_READS_PER_EVENT 4                  /* recv calls per callback */
+#define REPL_TIMEOUT_DEFAULT 3                  /* seconds, without -o */
+#define REPL_DRAIN_WAIT_SEC 10                  /* clean shutdown, at most */
+#define REPL_LISTEN_BACKLOG 8
+#define REPL_PEER_LEN 80 /* "[v6 address]:port" */
+
+enum copy_state {
+	COPY_IDLE = 0, /* not started */
+	COPY_SENDING,  /* iterator open, slices being encoded */
+	COPY_SENT,     /* COPY_END queued */
+	COPY_ABORTED   /* stopped by a drain */
+};
+
+/* One peer connection (outgoing or accepted). */
+struct repl_conn {
+	struct repl_conn *next; /* in repl.links or repl.dead */
+	int fd;
+	enum repl_state state;
+	bool outgoing;  /* we connected (vs accepted) */
+	bool linked;    /* the one promoted link */
+	bool dead;      /* closed; freed by the reaper */
+	bool hello_rx;  /* the peer's HELLO has arrived */
+	bool announced; /* "accept"/"connect" was logged at -v */
+	struct event *rev;
+	struct event *wev;
+	bool wev_on;
+	char peer[REPL_PEER_LEN];
+	uint64_t since_ms; /* created (monotonic) */
+	/* input */
+	uint8_t *rbuf;
+	size_t rsize;
+	size_t rpos;
+	size_t rlen;
+	uint64_t in_off; /* bytes of the peer's stream applied */
+	uint64_t last_rx_ms;
+	struct repl_hello peer_hello;
+	bool peer_copy_begun;
+	bool peer_copy_done;
+	uint64_t peer_copy_items; /* records received between its BEGIN/END */
+	uint64_t peer_off;        /* the peer's offset from its last PING */
+	/* output */
+	struct repl_buf out;
+	uint64_t out_off;   /* bytes queued since the link was made */
+	uint64_t sent_off;  /* bytes written to the socket */
+	uint64_t acked_off; /* the peer's last ACK */
+	uint64_t data_off;  /* out_off after the last data record */
+	uint64_t *ring;     /* end offsets of queued live records */
+	size_t ring_cap;
+	size_t ring_head;
+	size_t ring_cnt;
+	/* full copy */
+	enum copy_state copy;
+	struct store_iter si;
+	bool si_open;
+	uint64_t copy_items;
+	uint64_t copy_start_ms;
+	uint64_t copy_ms;
+};
+
+/* Counters that outlive a link. */
+struct repl_counters {
+	uint64_t items_sent; /* ITEM/DELETE/TOUCH/FLUSH queued, copy included */
+	uint64_t items_received; /* same, received and applied */
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t full_copies; /* full copies we completed sending */
+	uint64_t full_copies_received;
+	uint64_t links; /* links promoted */
+	uint64_t rejects;
+	uint64_t connects; /* connect attempts */
+	uint64_t queue_overflows;
+	uint64_t timeouts;
+	uint64_t malformed;
+	uint64_t apply_failed; /* items we could not allocate */
+};
+
+static struct {
+	struct event_base *base;
+	bool enabled;
+	int lfd; /* listening socket, -1 if none */
+	struct event *lev;
+	bool listen_mode;     /* "replication: listen" said, not linked since */
+	bool listen_failed;   /* bind failed; retried by the timer */
+	bool quiet;           /* links keep failing their handshake: log
+	                         accept/connect only once one is linked */
+	struct event *timer;  /* once a second */
+	struct event *reaper; /* frees dead links outside callbacks */
+	struct repl_conn *links;
+	struct repl_conn *dead;
+	uint64_t run_id;
+	char peer_host[256]; /* -x host, "" without -x */
+	char peer_port[16];
+	uint64_t last_peer_run_id; /* resume hooks: whom we last synced with */
+	uint64_t last_in_off;
+	/* drain */
+	bool draining;
+	void (*drain_done)(void);
+	struct event *drain_timer;
+	uint64_t drain_target;
+	struct repl_conn *drain_link;
+	/* stats */
+	struct repl_counters st;
+	char last_error[128];
+	char last_reject[128];
+} repl = {.lfd = -1};
+
+static void link_close(struct repl_conn *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void link_established(struct repl_conn *l);
+static void link_announce(struct repl_conn *l);
+static void link_update_write(struct repl_conn *l);
+static void link_write(struct repl_conn *l);
+static void link_read(struct repl_conn *l);
+static void link_event_cb(evutil_socket_t fd, short what, void *arg);
+static void link_connect_cb(evutil_socket_t fd, short what, void *arg);
+static void accept_cb(evutil_socket_t fd, short what, void *arg);
+static void copy_fill(struct repl_conn *l);
+static void check_start(struct repl_conn *l);
+static void repl_listen(void);
+static void repl_connect_start(void);
+static void drain_finish(const char *why);
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Returns monotonic milliseconds. */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Returns the heartbeat timeout in milliseconds. */
+static uint64_t
+timeout_ms(void)
+{
+	int t = settings.repl_timeout > 0 ? settings.repl_timeout
+	                                  : REPL_TIMEOUT_DEFAULT;
+
+	return (uint64_t)t * 1000;
+}
+
+/* Returns the -q bound in live records. */
+static size_t
+queue_max_records(void)
+{
+	return settings.repl_qsize > 0 ? settings.repl_qsize
+	                               : REPL_QSIZE_DEFAULT;
+}
+
+/* Returns the byte cap of the outgoing queue. */
+static size_t
+queue_max_bytes(void)
+{
+	return settings.maxbytes > REPL_QUEUE_MIN_BYTES ? settings.maxbytes
+	                                                : REPL_QUEUE_MIN_BYTES;
+}
+
+/* Returns a random 64-bit run id (never 0). */
+static uint64_t
+random_u64(void)
+{
+	uint64_t v = 0;
+
+#ifdef __linux__
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = 0;
+#endif
+	if (v == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+		    ((uint64_t)getpid() << 16);
+		v ^= v >> 29;
+		v *= 0xbf58476d1ce4e5b9ULL;
+	}
+	return v ? v : 1;
+}
+
+/* Fills nonce bytes from the kernel (for the AUTH step). */
+static void
+random_bytes(uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i += 8) {
+		uint64_t v = random_u64();
+		size_t k = n - i < 8 ? n - i : 8;
+
+		memcpy(p + i, &v, k);
+	}
+}
+
+/* Splits "host", "host:port", "[v6]:port" or a bare v6 address s[0..len)
+ * into host and port (port left untouched when absent). Returns false if
+ * it does not fit. */
+static bool
+split_hostport(const char *s, size_t len, char *host, size_t hostsz, char *port,
+               size_t portsz)
+{
+	const char *colon = memchr(s, ':', len);
+	const char *h = s;
+	size_t hl = len;
+
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (rb == NULL)
+			return false;
+		h = s + 1;
+		hl = (size_t)(rb - s) - 1;
+		if ((size_t)(rb - s) + 1 < len && rb[1] == ':') {
+			size_t pl = len - (size_t)(rb - s) - 2;
+
+			if (pl == 0 || pl >= portsz)
+				return false;
+			memcpy(port, rb + 2, pl);
+			port[pl] = '\0';
+		}
+	} else if (colon != NULL &&
+	           memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) ==
+	               NULL) {
+		size_t pl = len - (size_t)(colon - s) - 1;
+
+		hl = (size_t)(colon - s);
+		if (pl == 0 || pl >= portsz)
+			return false;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+	}
+	if (hl >= hostsz)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	return true;
+}
+
+/* Writes "ip:port" of a socket address into buf. */
+static void
+format_addr(const struct sockaddr *sa, socklen_t salen, char *buf, size_t sz)
+{
+	char h[64], p[8]; /* numeric: fits REPL_PEER_LEN */
+
+	if (getnameinfo(sa, salen, h, sizeof(h), p, sizeof(p),
+	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, sz, "?");
+		return;
+	}
+	if (sa->sa_family == AF_INET6)
+		snprintf(buf, sz, "[%s]:%s", h, p);
+	else
+		snprintf(buf, sz, "%s:%s", h, p);
+}
+
+/* Makes fd non-blocking and close-on-exec. Returns 0 or -1. */
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL, 0);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+/* Returns true for a data record (what the item counters count). */
+static bool
+is_data_type(enum repl_type t)
+{
+	return t == REPL_ITEM || t == REPL_DELETE || t == REPL_TOUCH ||
+	       t == REPL_FLUSH;
+}
+
+/* ---------------------------------------------------------------------- */
+/* States                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Returns the state's name. */
+const char *
+repl_state_name(enum repl_state s)
+{
+	switch (s) {
+	case REPL_OFF:
+		return "off";
+	case REPL_LISTENING:
+		return "listening";
+	case REPL_CONNECTING:
+		return "connecting";
+	case REPL_HANDSHAKE:
+		return "handshake";
+	case REPL_COPYING:
+		return "copying";
+	case REPL_ONLINE:
+		return "online";
+	case REPL_CLOSED:
+		return "closed";
+	}
+	return "unknown";
+}
+
+/* Changes a link's state, logging the change at -vvv. */
+static void
+link_set_state(struct repl_conn *l, enum repl_state s)
+{
+	if (l->state == s)
+		return;
+	log_trace("replication: %s -> %s (peer=%s)", repl_state_name(l->state),
+	          repl_state_name(s), l->peer);
+	l->state = s;
+}
+
+/* Returns the promoted link, or NULL. */
+static struct repl_conn *
+linked(void)
+{
+	struct repl_conn *l;
+
+	for (l = repl.links; l != NULL; l = l->next)
+		if (l->linked)
+			return l;
+	return NULL;
+}
+
+/* Current state of replication as a whole: the linked link's state, else
+ * a handshake in progress, else listening or connecting. */
+enum repl_state
+repl_state(void)
+{
+	struct repl_conn *l, *ln = linked();
+	bool handshake = false, connecting = false;
+
+	if (!repl.enabled)
+		return REPL_OFF;
+	if (ln != NULL)
+		return ln->state;
+	for (l = repl.links; l != NULL; l = l->next) {
+		if (l->state == REPL_HANDSHAKE)
+			handshake = true;
+		else if (l->state == REPL_CONNECTING)
+			connecting = true;
+	}
+	if (handshake)
+		return REPL_HANDSHAKE;
+	if (repl.lfd >= 0 && repl.listen_mode)
+		return REPL_LISTENING;
+	if (connecting)
+		return REPL_CONNECTING;
+	return repl.lfd >= 0 ? REPL_LISTENING : REPL_CLOSED;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Link lifecycle                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Creates a link on a connected (or connecting) socket. */
+static struct repl_conn *
+link_new(int fd, bool outgoing, const char *peer)
+{
+	struct repl_conn *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		log_warnx("replication: out of memory for a link");
+		close(fd);
+		return NULL;
+	}
+	l->fd = fd;
+	l->outgoing = outgoing;
+	l->state = REPL_CLOSED;
+	snprintf(l->peer, sizeof(l->peer), "%s", peer);
+	l->since_ms = l->last_rx_ms = mono_ms();
+	l->rev =
+	    event_new(repl.base, fd, EV_READ | EV_PERSIST, link_event_cb, l);
+	l->wev =
+	    event_new(repl.base, fd, EV_WRITE | EV_PERSIST, link_event_cb, l);
+	if (l->rev == NULL || l->wev == NULL)
+		fatalx("replication: event_new failed");
+	l->next = repl.links;
+	repl.links = l;
+	return l;
+}
+
+/* Frees a dead link. */
+static void
+link_free(struct repl_conn *l)
+{
+	if (l->si_open) {
+		store_iter_end(&l->si);
+		l->si_open = false;
+	}
+	event_free(l->rev);
+	event_free(l->wev);
+	free(l->rbuf);
+	free(l->ring);
+	repl_buf_free(&l->out);
+	free(l);
+}
+
+/* Frees every dead link; runs from its own event, outside the callback
+ * stack that closed them. */
+static void
+reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	while (repl.dead != NULL) {
+		struct repl_conn *l = repl.dead;
+
+		repl.dead = l->next;
+		link_free(l);
+	}
+}
+
+/* The one teardown: logs "replication: close" (the reason at -vv) for an
+ * established link, unhooks and closes the socket, frees the link later,
+ * and goes back to listening if no other link is left. */
+static void
+link_close(struct repl_conn *l, const char *fmt, ...)
+{
+	struct repl_conn **pp;
+	char reason[128];
+	bool was_linked = l->linked;
+	va_list ap;
+
+	if (l->dead)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+
+	if (l->state != REPL_CONNECTING) {
+		if (l->announced)
+			log_info("replication: close");
+		log_debug("replication: close (peer=%s): %s", l->peer, reason);
+		if (!was_linked && !repl.draining)
+			repl.quiet = true;
+	} else {
+		log_debug("replication: connect to %s failed: %s", l->peer,
+		          reason);
+	}
+	if (l->state != REPL_CONNECTING || was_linked)
+		snprintf(repl.last_error, sizeof(repl.last_error), "%s",
+		         reason);
+	if (was_linked) {
+		repl.last_peer_run_id = l->peer_hello.run_id;
+		repl.last_in_off = l->in_off;
+	}
+	link_set_state(l, REPL_CLOSED);
+	l->dead = true;
+	l->linked = false;
+	event_del(l->rev);
+	event_del(l->wev);
+	l->wev_on = false;
+	close(l->fd);
+	l->fd = -1;
+	for (pp = &repl.links; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	l->next = repl.dead;
+	repl.dead = l;
+	event_active(repl.reaper, EV_TIMEOUT, 0);
+
+	if (repl.draining) {
+		if (l == repl.drain_link)
+			drain_finish(reason);
+		return;
+	}
+	/* Back to listening once nothing else is in progress. A failed
+	 * outgoing attempt says "listen" only the first time (startup). */
+	if (repl.links == NULL && (was_linked || !repl.listen_mode))
+		repl_listen();
+}
+
+/* Logs "replication: accept" or "connect (peer=...)" at -v, unless links
+ * keep failing their handshake (then at -vv, and at -v once linked). */
+static void
+link_announce(struct repl_conn *l)
+{
+	if (repl.quiet && !l->linked) {
+		log_debug("replication: %s (peer=%s)",
+		          l->outgoing ? "connect" : "accept", l->peer);
+		return;
+	}
+	l->announced = true;
+	if (l->outgoing)
+		log_info("replication: connect (peer=%s)", l->peer);
+	else
+		log_info("replication: accept");
+	log_debug("replication: %s (peer=%s)",
+	          l->outgoing ? "connected" : "accepted", l->peer);
+}
+
+/* Logs a refused connection or handshake at -v, without repeating the same
+ * line every second for a retried connect (same address, any port). */
+static void
+log_reject(const char *peer, const char *why)
+{
+	char line[sizeof(repl.last_reject)];
+	const char *colon = strrchr(peer, ':');
+	int iplen = colon != NULL ? (int)(colon - peer) : (int)strlen(peer);
+
+	repl.st.rejects++;
+	snprintf(line, sizeof(line), "%.*s|%s", iplen, peer, why);
+	if (strcmp(line, repl.last_reject) == 0) {
+		log_debug("replication: reject (peer=%s, %s)", peer, why);
+		return;
+	}
+	snprintf(repl.last_reject, sizeof(repl.last_reject), "%s", line);
+	log_info("replication: reject (peer=%s, %s)", peer, why);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Listener                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* Copies the first -l address (without its port) into host, "" for any
+ * address. Returns false (logged) if it cannot be parsed. */
+static bool
+local_host(char *host, size_t sz)
+{
+	const char *s = settings.inter;
+	char ignore[16];
+	size_t n;
+
+	host[0] = '\0';
+	if (s == NULL || s[0] == '\0')
+		return true;
+	n = strcspn(s, ", ");
+	if (!split_hostport(s, n, host, sz, ignore, sizeof(ignore))) {
+		log_warnx("replication: bad -l address '%.*s'", (int)n, s);
+		host[0] = '\0';
+		return false;
+	}
+	if (strcmp(host, "*") == 0)
+		host[0] = '\0';
+	return true;
+}
+
+/* Binds an outgoing socket to the first -l address, so that the peer sees
+ * (and logs) the address this node serves on. Best effort. */
+static void
+bind_local(int fd, int family)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+
+	if (!local_host(host, sizeof(host)) || host[0] == '\0')
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return;
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+		log_debug("replication: cannot bind to %s: %s", host,
+		          strerror(errno));
+	freeaddrinfo(res);
+}
+
+/* Opens the replication listener on the first -l address (or any address
+ * without -l). Returns 0 or -1 (logged once; the timer retries). */
+static int
+listener_open(void)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256] = "", port[16];
+	const char *hp = NULL;
+	int fd = -1, on = 1, rc;
+
+	snprintf(port, sizeof(port), "%d", settings.repl_port);
+	if (!local_host(host, sizeof(host)))
+		return -1;
+	if (host[0] != '\0')
+		hp = host;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = hp != NULL ? AF_UNSPEC : AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(hp, port, &hints, &res)) != 0) {
+		if (!repl.listen_failed)
+			log_warnx("replication: cannot resolve %s: %s",
+			          hp ? hp : "*", gai_strerror(rc));
+		repl.listen_failed = true;
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	if (fd < 0 || set_nonblock(fd) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, REPL_LISTEN_BACKLOG) < 0) {
+		if (!repl.listen_failed)
+			log_warn("replication: cannot listen on %s:%s",
+			         hp ? hp : "*", port);
+		repl.listen_failed = true;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	repl.lfd = fd;
+	repl.listen_failed = false;
+	repl.lev =
+	    event_new(repl.base, fd, EV_READ | EV_PERSIST, accept_cb, NULL);
+	if (repl.lev == NULL || event_add(repl.lev, NULL) < 0)
+		fatalx("replication: cannot watch the listener");
+	return 0;
+}
+
+/* Closes the listener (drain, destroy). */
+static void
+listener_close(void)
+{
+	if (repl.lev != NULL) {
+		event_free(repl.lev);
+		repl.lev = NULL;
+	}
+	if (repl.lfd >= 0) {
+		close(repl.lfd);
+		repl.lfd = -1;
+	}
+}
+
+/* Enters listening: opens the listener if needed and says so. */
+static void
+repl_listen(void)
+{
+	if (!repl.enabled || repl.draining)
+		return;
+	if (repl.lfd < 0)
+		(void)listener_open();
+	repl.listen_mode = true;
+	log_info("replication: listen");
+}
+
+/* Returns true if a new incoming connection must be refused, with why. */
+static bool
+accept_refused(const char **why)
+{
+	struct repl_conn *l;
+
+	if (repl.draining) {
+		*why = "shutting down";
+		return true;
+	}
+	for (l = repl.links; l != NULL; l = l->next) {
+		if (l->linked) {
+			*why = "already linked";
+			return true;
+		}
+		if (!l->outgoing) {
+			*why = "handshake in progress";
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Accepts a peer, or refuses it (logged) if one is already linked. */
+static void
+accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	char peer[REPL_PEER_LEN];
+	const char *why;
+	struct repl_conn *l;
+	int fd, one = 1;
+
+	fd = accept(lfd, (struct sockaddr *)&ss, &slen);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("replication: accept");
+		return;
+	}
+	format_addr((struct sockaddr *)&ss, slen, peer, sizeof(peer));
+	if (accept_refused(&why)) {
+		log_reject(peer, why);
+		close(fd);
+		return;
+	}
+	if (set_nonblock(fd) < 0) {
+		log_warn("replication: fcntl");
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((l = link_new(fd, false, peer)) == NULL)
+		return;
+	link_announce(l);
+	link_established(l);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connector                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* Starts a non-blocking connect to -x, resolving the name again. A failure
+ * is quiet (-vv); the timer retries once a second while unlinked. */
+static void
+repl_connect_start(void)
+{
+	struct addrinfo hints, *res = NULL;
+	char peer[REPL_PEER_LEN];
+	struct repl_conn *l;
+	int fd, rc, one = 1;
+
+	repl.st.connects++;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(repl.peer_host, repl.peer_port, &hints, &res);
+	if (rc != 0) {
+		log_debug("replication: cannot resolve %s: %s", repl.peer_host,
+		          gai_strerror(rc));
+		snprintf(repl.last_error, sizeof(repl.last_error),
+		         "resolve %.64s: %s", repl.peer_host, gai_strerror(rc));
+		if (!repl.listen_mode && linked() == NULL)
+			repl_listen();
+		return;
+	}
+	format_addr(res->ai_addr, res->ai_addrlen, peer, sizeof(peer));
+	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	if (fd < 0 || set_nonblock(fd) < 0) {
+		log_warn("replication: socket");
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		if (!repl.listen_mode && linked() == NULL)
+			repl_listen();
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bind_local(fd, res->ai_family);
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if ((l = link_new(fd, true, peer)) == NULL)
+		return;
+	link_set_state(l, REPL_CONNECTING);
+	if (rc == 0) {
+		link_connect_cb(fd, EV_WRITE, l);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		link_close(l, "connect: %s", strerror(errno));
+		return;
+	}
+	/* Wait for the connect with the write event; link_connect_cb then
+	 * switches the link to the normal callbacks. */
+	event_free(l->wev);
+	l->wev = event_new(repl.base, fd, EV_WRITE, link_connect_cb, l);
+	if (l->wev == NULL || event_add(l->wev, NULL) < 0)
+		fatalx("replication: cannot watch a connect");
+	l->wev_on = true;
+}
+
+/* Finishes an outgoing connect: on success logs "connect (peer=...)" and
+ * starts the handshake. */
+static void
+link_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl_conn *l = arg;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		link_close(l, "connect: %s", strerror(err));
+		return;
+	}
+	event_free(l->wev);
+	l->wev =
+	    event_new(repl.base, fd, EV_WRITE | EV_PERSIST, link_event_cb, l);
+	if (l->wev == NULL)
+		fatalx("replication: event_new failed");
+	l->wev_on = false;
+	link_announce(l);
+	link_established(l);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending side                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* Accounts n bytes just appended to l->out; a live record also gets its
+ * end offset remembered, for the -q bound. */
+static void
+link_queued(struct repl_conn *l, size_t n, bool live)
+{
+	l->out_off += n;
+	if (!live)
+		return;
+	if (l->ring_cnt == l->ring_cap) {
+		size_t ncap = l->ring_cap ? l->ring_cap * 2 : 1024, i;
+		uint64_t *nr = malloc(ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			fatalx("replication: out of memory (queue)");
+		for (i = 0; i < l->ring_cnt; i++)
+			nr[i] = l->ring[(l->ring_head + i) % l->ring_cap];
+		free(l->ring);
+		l->ring = nr;
+		l->ring_cap = ncap;
+		l->ring_head = 0;
+	}
+	l->ring[(l->ring_head + l->ring_cnt) % l->ring_cap] = l->out_off;
+	l->ring_cnt++;
+}
+
+/* Drops the remembered live records the socket has fully taken. */
+static void
+link_sent(struct repl_conn *l, size_t n)
+{
+	l->sent_off += n;
+	repl.st.bytes_sent += n;
+	while (l->ring_cnt > 0 && l->ring[l->ring_head] <= l->sent_off) {
+		l->ring_head = (l->ring_head + 1) % l->ring_cap;
+		l->ring_cnt--;
+	}
+}
+
+/* Returns true if the copy still has slices to encode. */
+static bool
+copy_pending(const struct repl_conn *l)
+{
+	return l->copy == COPY_SENDING && !repl.draining;
+}
+
+/* Arms EV_WRITE only while output is queued or the copy needs the write
+ * callback to encode its next slice. */
+static void
+link_update_write(struct repl_conn *l)
+{
+	bool want;
+
+	if (l->dead || l->state == REPL_CONNECTING)
+		return;
+	want = l->out.len > 0 || copy_pending(l);
+	if (want && !l->wev_on) {
+		if (event_add(l->wev, NULL) < 0)
+			fatalx("replication: event_add");
+		l->wev_on = true;
+	} else if (!want && l->wev_on) {
+		event_del(l->wev);
+		l->wev_on = false;
+	}
+}
+
+/* The store's mutation hook: appends the record to every link that is up
+ * (batched: the write happens from the write callback). A queue over its
+ * bound closes the link, so the reconnect does a full copy. */
+static void
+repl_hook(const struct mutation *m)
+{
+	struct repl_conn *l, *next;
+
+	for (l = repl.links; l != NULL; l = next) {
+		size_t n;
+
+		next = l->next;
+		if (l->state < REPL_HANDSHAKE || l->state > REPL_ONLINE)
+			continue;
+		n = repl_encode_mutation(&l->out, m);
+		link_queued(l, n, true);
+		l->data_off = l->out_off;
+		repl.st.items_sent++;
+		if (l->ring_cnt > queue_max_records() ||
+		    l->out.len > queue_max_bytes()) {
+			repl.st.queue_overflows++;
+			log_warnx("replication: queue overflow (%zu records, "
+			          "%zu bytes queued; -q %zu): closing the link",
+			          l->ring_cnt, l->out.len, queue_max_records());
+			link_close(l, "queue overflow");
+			continue;
+		}
+		link_update_write(l);
+	}
+}
+
+/* Queues a PING with our stream offset. */
+static void
+link_ping(struct repl_conn *l)
+{
+	size_t n = repl_encode_u64(&l->out, REPL_PING, l->out_off);
+
+	link_queued(l, n, false);
+	link_update_write(l);
+}
+
+/* Writes queued output once (encoding the next copy slice first when the
+ * queue is low). Closes the link on a write error. */
+static void
+link_write(struct repl_conn *l)
+{
+	ssize_t n;
+
+	if (copy_pending(l) && l->out.len < REPL_COPY_LOW_WATER) {
+		copy_fill(l);
+		if (l->dead)
+			return;
+	}
+	if (l->out.len > 0) {
+		n = send(l->fd, l->out.data, l->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR) {
+				link_close(l, "write: %s", strerror(errno));
+				return;
+			}
+		} else {
+			repl_buf_consume(&l->out, (size_t)n);
+			link_sent(l, (size_t)n);
+		}
+	}
+	link_update_write(l);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Full copy ("marugoto copying")                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Encodes one item of the copy: a live item, or a tombstone as DELETE. */
+static void
+copy_one(item *it, void *arg)
+{
+	struct repl_conn *l = arg;
+	size_t n;
+
+	if (it->iflags & ITEM_TOMBSTONE)
+		n = repl_encode_delete(&l->out, ITEM_key(it), it->nkey,
+		                       it->version, it->origin, it->cas);
+	else
+		n = repl_encode_item(&l->out, it);
+	link_queued(l, n, false);
+	l->data_off = l->out_off;
+	l->copy_items++;
+	repl.st.items_sent++;
+}
+
+/* Starts the full copy: COPY_BEGIN now, items from the write callback. */
+static void
+copy_start(struct repl_conn *l)
+{
+	size_t n = repl_encode_u64(&l->out, REPL_COPY_BEGIN, 0);
+
+	link_queued(l, n, false);
+	l->copy = COPY_SENDING;
+	l->copy_items = 0;
+	l->copy_start_ms = mono_ms();
+	store_iter_begin(&l->si);
+	l->si_open = true;
+	link_update_write(l);
+}
+
+/* Encodes the next slice of the copy (up to REPL_COPY_SLICE_ITEMS items or
+ * about REPL_COPY_SLICE_BYTES); at the end queues COPY_END. */
+static void
+copy_fill(struct repl_conn *l)
+{
+	size_t items = 0, start_len = l->out.len;
+
+	while (!l->si.done && items < REPL_COPY_SLICE_ITEMS &&
+	       l->out.len - start_len < REPL_COPY_SLICE_BYTES) {
+		uint64_t before = l->copy_items;
+		size_t got =
+		    store_iter_next(&l->si, REPL_COPY_STEP_ITEMS, copy_one, l);
+
+		if (before == 0 && l->copy_items > 0)
+			log_info("replication: marugoto copying");
+		items += got;
+		if (got == 0 && !l->si.done)
+			break;
+	}
+	if (!l->si.done)
+		return;
+	store_iter_end(&l->si);
+	l->si_open = false;
+	link_queued(l, repl_encode_u64(&l->out, REPL_COPY_END, l->copy_items),
+	            false);
+	l->copy = COPY_SENT;
+	l->copy_ms = mono_ms() - l->copy_start_ms;
+	repl.st.full_copies++;
+	log_debug("replication: copy sent (%llu items, %llu ms)",
+	          (unsigned long long)l->copy_items,
+	          (unsigned long long)l->copy_ms);
+	check_start(l);
+}
+
+/* Goes online ("replication: start") once our copy is queued and the
+ * peer's COPY_END has arrived. */
+static void
+check_start(struct repl_conn *l)
+{
+	if (l->state != REPL_COPYING || l->copy != COPY_SENT ||
+	    !l->peer_copy_done)
+		return;
+	link_set_state(l, REPL_ONLINE);
+	log_info("replication: start");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Handshake                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* Hook for the AUTH step (a later issue): returns true when the link may
+ * proceed without it. */
+static bool
+auth_done(struct repl_conn *l)
+{
+	(void)l;
+	return true;
+}
+
+/* Hook for a partial resync (a later issue): returns true if the peer can
+ * resume from its offset instead of a full copy. */
+static bool
+resume_possible(const struct repl_conn *l)
+{
+	(void)l;
+	return false;
+}
+
+/* Sends our HELLO on a fresh TCP link and waits for the peer's. */
+static void
+link_established(struct repl_conn *l)
+{
+	struct repl_hello h;
+	size_t n;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = REPL_MAGIC;
+	h.version = REPL_PROTO_VERSION;
+	h.node_id = store_node_id;
+	h.run_id = repl.run_id;
+	h.peer_run_id = repl.last_peer_run_id;
+	h.resume_offset = repl.last_in_off;
+	h.flags = settings.repl_sync ? REPL_HELLO_SYNC : 0;
+	if (settings.repl_secret_file != NULL)
+		h.flags |= REPL_HELLO_AUTH;
+	random_bytes(h.nonce, sizeof(h.nonce));
+	l->last_rx_ms = mono_ms();
+	link_set_state(l, REPL_HANDSHAKE);
+	if (event_add(l->rev, NULL) < 0)
+		fatalx("replication: event_add");
+	n = repl_encode_hello(&l->out, &h);
+	link_queued(l, n, false);
+	link_update_write(l);
+}
+
+/* Makes l the one link and starts the full copy in both directions. */
+static void
+link_promote(struct repl_conn *l)
+{
+	l->linked = true;
+	if (!l->announced)
+		link_announce(l);
+	repl.quiet = false;
+	repl.last_reject[0] = '\0';
+	repl.listen_mode = false;
+	repl.st.links++;
+	link_set_state(l, REPL_COPYING);
+	log_debug("replication: linked (peer=%s, node=%u, run=%016llx)",
+	          l->peer, l->peer_hello.node_id,
+	          (unsigned long long)l->peer_hello.run_id);
+	if (resume_possible(l)) {
+		/* partial resync: a later issue */
+	}
+	copy_start(l);
+}
+
+/* Handles the peer's HELLO: checks it, resolves a simultaneous connect,
+ * and promotes the link. Returns false if l was closed. */
+static bool
+handle_hello(struct repl_conn *l, const struct repl_hello *h)
+{
+	struct repl_conn *other;
+	char why[96];
+
+	if (l->hello_rx) {
+		link_close(l, "protocol error: second HELLO");
+		return false;
+	}
+	l->hello_rx = true;
+	l->peer_hello = *h;
+	if (h->magic != REPL_MAGIC || h->version != REPL_PROTO_VERSION) {
+		snprintf(why, sizeof(why),
+		         "protocol version mismatch: peer %u, ours %u",
+		         (unsigned)h->version, (unsigned)REPL_PROTO_VERSION);
+		log_reject(l->peer, why);
+		link_close(l, "%s", why);
+		return false;
+	}
+	if (h->run_id == repl.run_id) {
+		log_reject(l->peer, "connected to itself");
+		link_close(l, "connected to itself");
+		return false;
+	}
+	if (h->node_id == store_node_id)
+		log_warnx("replication: peer %s has our node id %u: "
+		          "concurrent writes may not converge",
+		          l->peer, (unsigned)store_node_id);
+	if ((h->flags & REPL_HELLO_AUTH) && settings.repl_secret_file == NULL) {
+		log_reject(l->peer, "peer requires a secret");
+		link_close(l, "peer requires a secret");
+		return false;
+	}
+	if (!auth_done(l))
+		return true;
+
+	/* At most one link. Two links to the same peer come from both sides
+	 * connecting at once: both nodes keep the one opened by the node with
+	 * the lower run id, so they agree whatever the order of events. */
+	other = linked();
+	if (other != NULL && other != l) {
+		bool same =
+		    other->hello_rx && other->peer_hello.run_id == h->run_id;
+		uint64_t l_conn = l->outgoing ? repl.run_id : h->run_id;
+		uint64_t o_conn = other->outgoing ? repl.run_id : h->run_id;
+
+		if (!same || o_conn <= l_conn) {
+			log_reject(l->peer, "already linked");
+			link_close(l, "already linked");
+			return false;
+		}
+		log_reject(other->peer, "simultaneous connect: keeping the "
+		                        "other link");
+		link_close(other, "simultaneous connect");
+	}
+	link_promote(l);
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Receiving side                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Applies a whole item state from the peer. */
+static void
+apply_item(const struct repl_msg *m)
+{
+	item *it = NULL;
+	enum store_result r;
+
+	store_observe_version(m->version);
+	store_observe_cas(m->cas);
+	r = store_alloc_raw(&it, m->key, m->nkey, m->flags, m->exptime,
+	                    m->nbytes);
+	if (r != STORE_OK) {
+		repl.st.apply_failed++;
+		log_debug("replication: cannot store '%.*s' from the peer (%s)",
+		          (int)m->nkey, m->key,
+		          r == STORE_TOO_LARGE ? "too large" : "out of memory");
+		return;
+	}
+	if (m->nbytes > 0)
+		memcpy(ITEM_value(it), m->value, m->nbytes);
+	it->cas = m->cas;
+	it->version = m->version;
+	it->origin = m->origin;
+	(void)store_apply_item(it);
+}
+
+/* Handles one decoded record. Returns false if l was closed. */
+static bool
+handle_msg(struct repl_conn *l, const struct repl_msg *m)
+{
+	if (!l->hello_rx && m->type != REPL_HELLO) {
+		repl.st.malformed++;
+		link_close(l, "protocol error: %s before HELLO",
+		           repl_type_name(m->type));
+		return false;
+	}
+	if (is_data_type(m->type)) {
+		if (l->state < REPL_COPYING) {
+			link_close(l, "protocol error: %s before the handshake",
+			           repl_type_name(m->type));
+			return false;
+		}
+		repl.st.items_received++;
+		if (l->peer_copy_begun && !l->peer_copy_done)
+			l->peer_copy_items++;
+	}
+	switch (m->type) {
+	case REPL_HELLO:
+		return handle_hello(l, &m->hello);
+	case REPL_AUTH:
+		/* The AUTH step is a later issue; a peer that sends it
+		 * without being asked is out of protocol. */
+		link_close(l, "protocol error: unexpected AUTH");
+		return false;
+	case REPL_ITEM:
+		apply_item(m);
+		break;
+	case REPL_DELETE:
+		store_observe_version(m->version);
+		store_observe_cas(m->cas);
+		(void)store_apply_delete(m->key, m->nkey, m->version,
+		                         m->origin);
+		break;
+	case REPL_TOUCH:
+		store_observe_version(m->version);
+		(void)store_apply_touch(m->key, m->nkey, m->exptime, m->version,
+		                        m->origin);
+		break;
+	case REPL_FLUSH:
+		store_observe_version(m->version);
+		store_apply_flush(m->when);
+		break;
+	case REPL_COPY_BEGIN:
+		l->peer_copy_begun = true;
+		l->peer_copy_done = false;
+		l->peer_copy_items = 0;
+		break;
+	case REPL_COPY_END:
+		if (!l->peer_copy_begun || l->peer_copy_done) {
+			link_close(l, "protocol error: COPY_END without "
+			              "COPY_BEGIN");
+			return false;
+		}
+		l->peer_copy_done = true;
+		repl.st.full_copies_received++;
+		log_debug("replication: copy received (%llu items)",
+		          (unsigned long long)m->count);
+		check_start(l);
+		break;
+	case REPL_PING:
+		l->peer_off = m->offset;
+		link_queued(l, repl_encode_u64(&l->out, REPL_ACK, l->in_off),
+		            false);
+		link_update_write(l);
+		break;
+	case REPL_ACK:
+		l->acked_off = m->offset;
+		if (!repl.draining || l != repl.drain_link ||
+		    l->acked_off < repl.drain_target)
+			break;
+		if (l->data_off > repl.drain_target) {
+			/* Clients still connected wrote during the drain:
+			 * wait for those too (the drain timer bounds it). */
+			link_ping(l);
+			repl.drain_target = l->out_off;
+			break;
+		}
+		drain_finish(NULL);
+		return false;
+	default:
+		/* Reconciliation records belong to a later issue. */
+		log_debug("replication: ignoring %s", repl_type_name(m->type));
+		break;
+	}
+	return true;
+}
+
+/* Returns the body length in a record header at p (5 bytes). */
+static size_t
+hdr_body_len(const uint8_t *p)
+{
+	return (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
+	       (size_t)p[4];
+}
+
+/* Makes room for at least `need` unread bytes plus a read chunk. */
+static void
+rbuf_room(struct repl_conn *l, size_t need)
+{
+	size_t unread = l->rlen - l->rpos, want;
+
+	if (l->rpos > 0 && (l->rsize - l->rlen < REPL_READ_CHUNK ||
+	                    l->rsize - l->rpos < need)) {
+		memmove(l->rbuf, l->rbuf + l->rpos, unread);
+		l->rpos = 0;
+		l->rlen = unread;
+	}
+	want = need > unread ? need : unread;
+	want += REPL_READ_CHUNK;
+	if (l->rsize >= want ||
+	    (l->rsize - l->rlen >= REPL_READ_CHUNK && l->rsize >= need))
+		return;
+	l->rbuf = realloc(l->rbuf, want);
+	if (l->rbuf == NULL)
+		fatalx("replication: out of memory (read buffer)");
+	l->rsize = want;
+}
+
+/* Decodes and applies every complete record in the read buffer. Returns
+ * false if l was closed. */
+static bool
+link_process(struct repl_conn *l)
+{
+	size_t max_body = settings.item_size_max + 512;
+
+	while (l->rpos < l->rlen) {
+		struct repl_msg m;
+		const char *err = NULL;
+		long r;
+
+		r = repl_decode(l->rbuf + l->rpos, l->rlen - l->rpos, max_body,
+		                &m, &err);
+		if (r < 0) {
+			repl.st.malformed++;
+			log_warnx("replication: malformed record from %s: %s",
+			          l->peer, err ? err : "?");
+			link_close(l, "malformed record: %s", err ? err : "?");
+			return false;
+		}
+		if (r == 0) {
+			if (l->rlen - l->rpos >= REPL_HDR_LEN) {
+				size_t body = hdr_body_len(l->rbuf + l->rpos);
+
+				if (body > max_body) {
+					repl.st.malformed++;
+					log_warnx("replication: record of %zu "
+					          "bytes from %s",
+					          body, l->peer);
+					link_close(l, "record too large");
+					return false;
+				}
+				rbuf_room(l, REPL_HDR_LEN + body);
+			}
+			break;
+		}
+		l->rpos += (size_t)r;
+		l->in_off += (uint64_t)r;
+		if (!handle_msg(l, &m))
+			return false;
+	}
+	if (l->rpos == l->rlen)
+		l->rpos = l->rlen = 0;
+	return true;
+}
+
+/* Reads what the socket has (a few chunks at most, so clients keep being
+ * served) and applies it. Closes the link on EOF or error. */
+static void
+link_read(struct repl_conn *l)
+{
+	int i;
+
+	for (i = 0; i < REPL_READS_PER_EVENT && !l->dead; i++) {
+		size_t room;
+		ssize_t n;
+
+		rbuf_room(l, 0);
+		room = l->rsize - l->rlen;
+		n = recv(l->fd, l->rbuf + l->rlen, room, 0);
+		if (n == 0) {
+			link_close(l, "connection closed by the peer");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				return;
+			link_close(l, "read: %s", strerror(errno));
+			return;
+		}
+		l->rlen += (size_t)n;
+		l->last_rx_ms = mono_ms();
+		repl.st.bytes_received += (uint64_t)n;
+		if (!link_process(l))
+			return;
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+/* Read and write readiness of an established link. */
+static void
+link_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl_conn *l = arg;
+
+	if (l->dead)
+		return;
+	if (what & EV_READ)
+		link_read(l);
+	if ((what & EV_WRITE) && !l->dead)
+		link_write(l);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Timers: heartbeats, timeouts, reconnects                                */
+/* ---------------------------------------------------------------------- */
+
+/* Once a second: pings, the heartbeat timeout, connect timeouts, the
+ * listener retry and the reconnect to -x while unlinked. */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl_conn *l, *next;
+	uint64_t now = mono_ms();
+
+	for (l = repl.links; l != NULL; l = next) {
+		next = l->next;
+		if (l->state == REPL_CONNECTING) {
+			if (now - l->since_ms > timeout_ms())
+				link_close(l, "connect timed out");
+			continue;
+		}
+		if (!repl.draining && now - l->last_rx_ms > timeout_ms()) {
+			/* A stopped peer that resumed may have its data
+			 * waiting in our socket: read it before judging. */
+			link_read(l);
+			if (l->dead)
+				continue;
+			if (mono_ms() - l->last_rx_ms > timeout_ms()) {
+				repl.st.timeouts++;
+				link_close(l,
+				           "timeout: nothing received for "
+				           "%d s",
+				           (int)(timeout_ms() / 1000));
+				continue;
+			}
+		}
+		link_ping(l);
+	}
+	if (repl.draining)
+		return;
+	if (repl.lfd < 0 && repl.listen_mode)
+		(void)listener_open();
+	if (repl.peer_host[0] != '\0' && repl.links == NULL)
+		repl_connect_start();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Clean shutdown                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Ends the drain (once): closes what is left and calls done(). */
+static void
+drain_finish(const char *why)
+{
+	void (*done)(void) = repl.drain_done;
+	struct repl_conn *l = repl.drain_link;
+
+	if (done == NULL)
+		return;
+	repl.drain_done = NULL;
+	repl.drain_link = NULL;
+	if (repl.drain_timer != NULL)
+		event_del(repl.drain_timer);
+	/* Only unacknowledged data records are worth a warning; a peer that
+	 * closed after applying all of them just missed our last PING. */
+	if (why != NULL && l != NULL && l->data_off > l->acked_off)
+		log_warnx("replication: drain ended early (%s): up to %llu "
+		          "bytes of changes not acknowledged by %s",
+		          why, (unsigned long long)(l->data_off - l->acked_off),
+		          l->peer);
+	else if (l != NULL)
+		log_debug("replication: drained (%llu bytes acknowledged)",
+		          (unsigned long long)l->acked_off);
+	if (l != NULL && !l->dead)
+		link_close(l, "shutdown");
+	done();
+}
+
+/* The drain's bounded wait ran out. */
+static void
+drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	drain_finish("timed out");
+}
+
+/* Calls done from the loop (never from inside repl_drain). */
+static void
+drain_now_cb(evutil_socket_t fd, short what, void *arg)
+{
+	drain_finish(NULL);
+}
+
+/* Clean shutdown: stops accepting and connecting, stops a copy in
+ * progress, sends the queued live stream, and waits (at most
+ * REPL_DRAIN_WAIT_SEC) for the peer to acknowledge all of it; then calls
+ * done(). */
+void
+repl_drain(void (*done)(void))
+{
+	struct timeval tv = {REPL_DRAIN_WAIT_SEC, 0};
+	struct timeval zero = {0, 0};
+	struct repl_conn *l, *next, *ln;
+
+	if (repl.draining || repl.base == NULL) {
+		if (repl.base == NULL && done != NULL)
+			done();
+		return;
+	}
+	repl.draining = true;
+	repl.drain_done = done;
+	listener_close();
+	ln = linked();
+	for (l = repl.links; l != NULL; l = next) {
+		next = l->next;
+		if (l != ln)
+			link_close(l, "shutdown");
+	}
+	if (ln == NULL) {
+		repl.drain_timer = evtimer_new(repl.base, drain_now_cb, NULL);
+		if (repl.drain_timer == NULL ||
+		    evtimer_add(repl.drain_timer, &zero) < 0)
+			fatalx("replication: cannot set up the drain");
+		return;
+	}
+	repl.drain_timer = evtimer_new(repl.base, drain_timeout_cb, NULL);
+	if (repl.drain_timer == NULL)
+		fatalx("replication: cannot set up the drain");
+	if (ln->copy == COPY_SENDING) {
+		store_iter_end(&ln->si);
+		ln->si_open = false;
+		ln->copy = COPY_ABORTED;
+	}
+	repl.drain_link = ln;
+	link_ping(ln);
+	repl.drain_target = ln->out_off;
+	log_debug("replication: draining %zu bytes to %s", ln->out.len,
+	          ln->peer);
+	evtimer_add(repl.drain_timer, &tv);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stats                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* Emits one unsigned number. */
+static void
+emit_u64(stat_emit_fn emit, void *ctx, const char *name, uint64_t v)
+{
+	char buf[24];
+
+	util_u64toa(v, buf);
+	emit(ctx, name, buf);
+}
+
+/* Returns what this node is doing towards its peer. */
+static const char *
+repl_role(void)
+{
+	struct repl_conn *l = linked();
+
+	if (!repl.enabled)
+		return "off";
+	if (l != NULL)
+		return l->outgoing ? "connected" : "accepted";
+	switch (repl_state()) {
+	case REPL_HANDSHAKE:
+		return "handshake";
+	case REPL_CONNECTING:
+		return "connecting";
+	case REPL_LISTENING:
+		return "listening";
+	default:
+		return "closed";
+	}
+}
+
+/* Emits the replication lines of "stats" or "stats replication". */
+void
+repl_stats(stat_emit_fn emit, void *ctx, bool detail)
+{
+	struct repl_conn *l = linked();
+	char buf[160];
+
+	emit(ctx, "repl_role", repl_role());
+	emit(ctx, "repl_state", repl_state_name(repl_state()));
+	emit(ctx, "repl_peer", l != NULL ? l->peer : "none");
+	emit_u64(emit, ctx, "repl_queue_bytes", l != NULL ? l->out.len : 0);
+	emit_u64(emit, ctx, "repl_queue_records", l != NULL ? l->ring_cnt : 0);
+	emit_u64(emit, ctx, "repl_items_sent", repl.st.items_sent);
+	emit_u64(emit, ctx, "repl_items_received", repl.st.items_received);
+	emit_u64(emit, ctx, "repl_bytes_sent", repl.st.bytes_sent);
+	emit_u64(emit, ctx, "repl_bytes_received", repl.st.bytes_received);
+	emit_u64(emit, ctx, "repl_full_copies", repl.st.full_copies);
+	emit(ctx, "repl_last_error",
+	     repl.last_error[0] != '\0' ? repl.last_error : "none");
+	if (!detail)
+		return;
+	emit_u64(emit, ctx, "repl_node_id", store_node_id);
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)repl.run_id);
+	emit(ctx, "repl_run_id", buf);
+	emit(ctx, "repl_peer_config",
+	     repl.peer_host[0] != '\0' ? settings.repl_peer : "none");
+	emit_u64(emit, ctx, "repl_port", (uint64_t)settings.repl_port);
+	emit_u64(emit, ctx, "repl_listening", repl.lfd >= 0);
+	emit_u64(emit, ctx, "repl_queue_max_records", queue_max_records());
+	emit_u64(emit, ctx, "repl_queue_max_bytes", queue_max_bytes());
+	emit_u64(emit, ctx, "repl_timeout", timeout_ms() / 1000);
+	emit_u64(emit, ctx, "repl_links", repl.st.links);
+	emit_u64(emit, ctx, "repl_connect_attempts", repl.st.connects);
+	emit_u64(emit, ctx, "repl_rejected", repl.st.rejects);
+	emit_u64(emit, ctx, "repl_timeouts", repl.st.timeouts);
+	emit_u64(emit, ctx, "repl_queue_overflows", repl.st.queue_overflows);
+	emit_u64(emit, ctx, "repl_malformed", repl.st.malformed);
+	emit_u64(emit, ctx, "repl_apply_failed", repl.st.apply_failed);
+	emit_u64(emit, ctx, "repl_full_copies_received",
+	         repl.st.full_copies_received);
+	if (l == NULL)
+		return;
+	emit_u64(emit, ctx, "repl_peer_node_id", l->peer_hello.node_id);
+	snprintf(buf, sizeof(buf), "%016llx",
+	         (unsigned long long)l->peer_hello.run_id);
+	emit(ctx, "repl_peer_run_id", buf);
+	emit_u64(emit, ctx, "repl_link_age", (mono_ms() - l->since_ms) / 1000);
+	emit_u64(emit, ctx, "repl_last_rx_ms", mono_ms() - l->last_rx_ms);
+	emit_u64(emit, ctx, "repl_out_offset", l->out_off);
+	emit_u64(emit, ctx, "repl_sent_offset", l->sent_off);
+	emit_u64(emit, ctx, "repl_acked_offset", l->acked_off);
+	emit_u64(emit, ctx, "repl_in_offset", l->in_off);
+	emit_u64(emit, ctx, "repl_peer_offset", l->peer_off);
+	emit(ctx, "repl_copy",
+	     l->copy == COPY_SENDING   ? "sending"
+	     : l->copy == COPY_SENT    ? "sent"
+	     : l->copy == COPY_ABORTED ? "aborted"
+	                               : "idle");
+	emit_u64(emit, ctx, "repl_copy_items_sent", l->copy_items);
+	emit_u64(emit, ctx, "repl_copy_ms",
+	         l->copy == COPY_SENT   ? l->copy_ms
+	         : l->copy == COPY_IDLE ? 0
+	                                : mono_ms() - l->copy_start_ms);
+	emit(ctx, "repl_peer_copy",
+	     l->peer_copy_done    ? "received"
+	     : l->peer_copy_begun ? "receiving"
+	                          : "idle");
+	emit_u64(emit, ctx, "repl_peer_copy_items", l->peer_copy_items);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public entry points                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* Starts replication per settings: connect to -x first, else listen. */
+void
+repl_init(struct event_base *base)
+{
+	struct timeval sec = {1, 0};
+
+	repl.base = base;
+	repl.lfd = -1;
+	repl.run_id = random_u64();
+	if (settings.repl_port <= 0) {
+		repl.enabled = false;
+		return;
+	}
+	repl.enabled = true;
+	repl.reaper = event_new(base, -1, 0, reaper_cb, NULL);
+	repl.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
+	if (repl.reaper == NULL || repl.timer == NULL ||
+	    event_add(repl.timer, &sec) < 0)
+		fatalx("replication: cannot set up timers");
+	store_mutation_hook = repl_hook;
+	snprintf(repl.peer_port, sizeof(repl.peer_port), "%d",
+	         settings.repl_port);
+	if (settings.repl_peer != NULL && settings.repl_peer[0] != '\0') {
+		if (!split_hostport(settings.repl_peer,
+		                    strlen(settings.repl_peer), repl.peer_host,
+		                    sizeof(repl.peer_host), repl.peer_port,
+		                    sizeof(repl.peer_port)) ||
+		    repl.peer_host[0] == '\0') {
+			log_warnx("replication: bad peer address '%s'",
+			          settings.repl_peer);
+			repl.peer_host[0] = '\0';
+		}
+	}
+	if (repl.peer_host[0] != '\0')
+		repl_connect_start();
+	else
+		repl_listen();
+}
+
+/* Frees everything (tests, valgrind). */
+void
+repl_destroy(void)
+{
+	while (repl.links != NULL) {
+		struct repl_conn *l = repl.links;
+
+		repl.draining = true; /* no listen, no drain callback */
+		repl.drain_done = NULL;
+		link_close(l, "destroy");
+	}
+	reaper_cb(-1, 0, NULL);
+	listener_close();
+	if (repl.timer != NULL)
+		event_free(repl.timer);
+	if (repl.reaper != NULL)
+		event_free(repl.reaper);
+	if (repl.drain_timer != NULL)
+		event_free(repl.drain_timer);
+	if (store_mutation_hook == repl_hook)
+		store_mutation_hook = NULL;
+	memset(&repl, 0, sizeof(repl));
+	repl.lfd = -1;
+}

@@ -1,2 +1,299 @@
-/* slabs.c: not written yet. */
+/* slabs.c: size classes, pages and per-class free lists. */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "settings.h"
+#include "slabs.h"
+
+struct slab_class {
+	size_t size;      /* chunk size */
+	unsigned perslab; /* chunks per page */
+	char **pages;     /* pages owned */
+	unsigned npages;
+	unsigned pages_cap;
+	item *free_head; /* doubly linked through next/prev */
+	uint64_t nfree;
+};
+
+static struct slab_class classes[SLAB_CLASS_MAX + 1];
+static unsigned nclasses;
+static size_t page_size;
+static size_t mem_limit;
+static size_t mem_malloced;
+
+/* Builds the size classes: sizeof(item) + chunk_size, then times factor,
+ * 8-byte aligned, and a last class of the largest item size. */
+void
+slabs_init(void)
+{
+	double factor = settings.factor > 1.0 ? settings.factor : 1.25;
+	size_t largest, size;
+	unsigned i = 0;
+
+	page_size =
+	    settings.slab_page_size ? settings.slab_page_size : 1024 * 1024;
+	largest = settings.item_size_max ? settings.item_size_max : page_size;
+	if (largest > page_size)
+		largest = page_size;
+	mem_limit = settings.maxbytes;
+	mem_malloced = 0;
+	memset(classes, 0, sizeof(classes));
+	size = sizeof(item) +
+	       (size_t)(settings.chunk_size > 0 ? settings.chunk_size : 48);
+	while (++i < SLAB_CLASS_MAX) {
+		size = (size + 7) & ~(size_t)7;
+		if ((double)size > (double)largest / factor)
+			break;
+		classes[i].size = size;
+		classes[i].perslab = (unsigned)(page_size / size);
+		size = (size_t)((double)size * factor);
+	}
+	classes[i].size = largest;
+	classes[i].perslab = (unsigned)(page_size / largest);
+	nclasses = i;
+	store_stats.malloced = 0;
+	store_stats.limit_maxbytes = mem_limit;
+}
+
+/* Frees every page. */
+void
+slabs_destroy(void)
+{
+	unsigned i, p;
+
+	for (i = 1; i <= nclasses; i++) {
+		for (p = 0; p < classes[i].npages; p++)
+			free(classes[i].pages[p]);
+		free(classes[i].pages);
+	}
+	memset(classes, 0, sizeof(classes));
+	nclasses = 0;
+	mem_malloced = 0;
+	store_stats.malloced = 0;
+}
+
+/* Returns the class for ntotal bytes (binary search), 0 if too large. */
+unsigned
+slabs_clsid(size_t ntotal)
+{
+	unsigned lo = 1, hi = nclasses;
+
+	if (nclasses == 0 || ntotal > classes[nclasses].size)
+		return 0;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (classes[mid].size >= ntotal)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Number of classes. */
+unsigned
+slabs_nclasses(void)
+{
+	return nclasses;
+}
+
+/* Chunk size of class id. */
+size_t
+slabs_chunk_size(unsigned id)
+{
+	return classes[id].size;
+}
+
+/* Pages owned by class id. */
+unsigned
+slabs_npages(unsigned id)
+{
+	return classes[id].npages;
+}
+
+/* Pushes a chunk on its class's free list. */
+static inline void
+freelist_push(struct slab_class *c, item *it)
+{
+	it->iflags = ITEM_SLABBED;
+	it->refcount = 0;
+	it->prev = NULL;
+	it->next = c->free_head;
+	if (c->free_head != NULL)
+		c->free_head->prev = it;
+	c->free_head = it;
+	c->nfree++;
+}
+
+/* Takes a chunk off its class's free list. */
+static inline void
+freelist_remove(struct slab_class *c, item *it)
+{
+	if (it->prev != NULL)
+		it->prev->next = it->next;
+	else
+		c->free_head = it->next;
+	if (it->next != NULL)
+		it->next->prev = it->prev;
+	it->next = it->prev = NULL;
+	it->iflags = 0;
+	c->nfree--;
+}
+
+/* Adds a page to class id and carves it into free chunks. */
+static bool
+slabs_add_page(unsigned id, char *page)
+{
+	struct slab_class *c = &classes[id];
+	unsigned i;
+
+	if (c->npages == c->pages_cap) {
+		unsigned ncap = c->pages_cap ? c->pages_cap * 2 : 16;
+		char **np = realloc(c->pages, ncap * sizeof(char *));
+		if (np == NULL)
+			return false;
+		c->pages = np;
+		c->pages_cap = ncap;
+	}
+	c->pages[c->npages++] = page;
+	/* push in reverse so chunks are handed out in address order */
+	for (i = c->perslab; i-- > 0;) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		it->clsid = (uint8_t)id;
+		freelist_push(c, it);
+	}
+	return true;
+}
+
+/* True if the memory limit does not allow another page. */
+bool
+slabs_limit_reached(void)
+{
+	return mem_limit != 0 && mem_malloced + page_size > mem_limit;
+}
+
+/* Takes a free chunk of class id, adding a page if allowed. */
+item *
+slabs_alloc(unsigned id, bool force)
+{
+	struct slab_class *c = &classes[id];
+	item *it;
+
+	if (c->free_head == NULL) {
+		char *page;
+		if (slabs_limit_reached() && !force)
+			return NULL;
+		page = malloc(page_size);
+		if (page == NULL)
+			return NULL;
+		if (!slabs_add_page(id, page)) {
+			free(page);
+			return NULL;
+		}
+		mem_malloced += page_size;
+		store_stats.malloced = mem_malloced;
+	}
+	it = c->free_head;
+	freelist_remove(c, it);
+	return it;
+}
+
+/* Returns a chunk to its class's free list. */
+void
+slabs_free(item *it)
+{
+	freelist_push(&classes[it->clsid], it);
+}
+
+/* True if every chunk of the page is free or a linked unreferenced item. */
+static bool
+page_movable(const struct slab_class *c, char *page)
+{
+	unsigned i;
+
+	for (i = 0; i < c->perslab; i++) {
+		const item *it = (const item *)(page + (size_t)i * c->size);
+		if (it->iflags & ITEM_SLABBED)
+			continue;
+		if (!(it->iflags & ITEM_LINKED) || it->refcount > 0)
+			return false;
+	}
+	return true;
+}
+
+/* Moves one page from class src to class dst. */
+bool
+slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it))
+{
+	struct slab_class *c = &classes[src];
+	unsigned p, i;
+	char *page = NULL;
+
+	if (src == dst || src == 0 || src > nclasses)
+		return false;
+	/* newest pages first: they are the most likely to be sparse */
+	for (p = c->npages; p-- > 0;) {
+		if (page_movable(c, c->pages[p])) {
+			page = c->pages[p];
+			break;
+		}
+	}
+	if (page == NULL)
+		return false;
+	for (i = 0; i < c->perslab; i++) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		if (!(it->iflags & ITEM_SLABBED))
+			evict(it);
+	}
+	for (i = 0; i < c->perslab; i++) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		if (!(it->iflags & ITEM_SLABBED))
+			fatalx("slabs: chunk still in use after page eviction");
+		freelist_remove(c, it);
+	}
+	c->pages[p] = c->pages[--c->npages];
+	if (!slabs_add_page(dst, page)) {
+		/* cannot track it: give the memory back */
+		free(page);
+		mem_malloced -= page_size;
+		store_stats.malloced = mem_malloced;
+	}
+	log_debug("slabs: moved a page from class %u to class %u", src, dst);
+	return true;
+}
+
+/* The class with the most pages other than `not`, 0 if none. */
+unsigned
+slabs_biggest_class(unsigned except)
+{
+	unsigned i, best = 0, most = 0;
+
+	for (i = 1; i <= nclasses; i++) {
+		if (i != except && classes[i].npages > most) {
+			most = classes[i].npages;
+			best = i;
+		}
+	}
+	return best;
+}
+
+/* Changes the memory limit. */
+void
+slabs_set_limit(size_t bytes)
+{
+	mem_limit = bytes;
+	store_stats.limit_maxbytes = bytes;
+}
+
+/* Reports a class's chunk numbers for "stats slabs". */
+void
+slabs_stats_class(unsigned id, uint64_t *total_chunks, uint64_t *free_chunks,
+                  unsigned *perslab)
+{
+	*perslab = classes[id].perslab;
+	*total_chunks = (uint64_t)classes[id].npages * classes[id].perslab;
+	*free_chunks = classes[id].nfree;
+}

@@ -1,2 +1,214 @@
-/* stats.c: not written yet. */
+/* stats.c: server-wide counters and the stats groups, in memcached's names
+ * and order, shared by the text and binary front ends. */
 #include "config.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "repl.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
+
+struct server_stats server_stats;
+
+/* Zeroes counters and records the start time. */
+void
+stats_init(void)
+{
+	memset(&server_stats, 0, sizeof server_stats);
+	util_clock_update();
+	server_stats.started = current_time;
+}
+
+/* Zeroes the counters "stats reset" resets (not gauges). */
+void
+stats_reset(void)
+{
+	server_stats.total_conns = 0;
+	server_stats.rejected_conns = 0;
+	server_stats.listen_disabled_num = 0;
+	server_stats.cmd_get = server_stats.cmd_set = 0;
+	server_stats.cmd_meta = 0;
+	server_stats.bytes_read = server_stats.bytes_written = 0;
+	server_stats.conn_yields = 0;
+	server_stats.auth_cmds = server_stats.auth_errors = 0;
+	server_stats.idle_kicks = 0;
+	store_stats.get_hits = store_stats.get_misses = 0;
+	store_stats.get_expired = store_stats.get_flushed = 0;
+	store_stats.cmd_touch = store_stats.touch_hits = 0;
+	store_stats.touch_misses = 0;
+	store_stats.delete_hits = store_stats.delete_misses = 0;
+	store_stats.incr_hits = store_stats.incr_misses = 0;
+	store_stats.decr_hits = store_stats.decr_misses = 0;
+	store_stats.cas_hits = store_stats.cas_misses = 0;
+	store_stats.cas_badval = 0;
+	store_stats.cmd_flush = 0;
+	store_stats.evictions = store_stats.reclaimed = 0;
+	store_stats.total_items = 0;
+	store_stats.expired_unfetched = store_stats.evicted_unfetched = 0;
+}
+
+/* Emits name with an unsigned value. */
+static void
+emit_u64(stat_emit_fn emit, void *ctx, const char *name, uint64_t v)
+{
+	char buf[24];
+
+	util_u64toa(v, buf);
+	emit(ctx, name, buf);
+}
+
+/* Emits name with a formatted value. */
+static void
+emit_fmt(stat_emit_fn emit, void *ctx, const char *name, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static void
+emit_fmt(stat_emit_fn emit, void *ctx, const char *name, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	emit(ctx, name, buf);
+}
+
+/* Emits the general stats. */
+void
+stats_general(stat_emit_fn emit, void *ctx)
+{
+	struct rusage ru;
+	const struct store_stats *s = &store_stats;
+
+	getrusage(RUSAGE_SELF, &ru);
+	emit_u64(emit, ctx, "pid", (uint64_t)getpid());
+	emit_u64(emit, ctx, "uptime", current_time - server_stats.started);
+	emit_u64(emit, ctx, "time", current_time);
+	emit(ctx, "version", MEMCACHED_VERSION);
+	emit(ctx, "libevent", event_get_version());
+	emit_u64(emit, ctx, "pointer_size", 8 * sizeof(void *));
+	emit_fmt(emit, ctx, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
+	    (long)ru.ru_utime.tv_usec);
+	emit_fmt(emit, ctx, "rusage_system", "%ld.%06ld",
+	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
+	emit_u64(emit, ctx, "max_connections", (uint64_t)settings.maxconns);
+	emit_u64(emit, ctx, "curr_connections", server_stats.curr_conns);
+	emit_u64(emit, ctx, "total_connections", server_stats.total_conns);
+	emit_u64(emit, ctx, "rejected_connections", server_stats.rejected_conns);
+	emit_u64(emit, ctx, "connection_structures", server_stats.conn_structs);
+	emit_u64(emit, ctx, "response_obj_oom", server_stats.response_obj_oom);
+	emit_u64(emit, ctx, "read_buf_oom", server_stats.read_buf_oom);
+	emit_u64(emit, ctx, "cmd_get", server_stats.cmd_get);
+	emit_u64(emit, ctx, "cmd_set", server_stats.cmd_set);
+	emit_u64(emit, ctx, "cmd_flush", s->cmd_flush);
+	emit_u64(emit, ctx, "cmd_touch", s->cmd_touch);
+	emit_u64(emit, ctx, "cmd_meta", server_stats.cmd_meta);
+	emit_u64(emit, ctx, "get_hits", s->get_hits);
+	emit_u64(emit, ctx, "get_misses", s->get_misses);
+	emit_u64(emit, ctx, "get_expired", s->get_expired);
+	emit_u64(emit, ctx, "get_flushed", s->get_flushed);
+	emit_u64(emit, ctx, "delete_misses", s->delete_misses);
+	emit_u64(emit, ctx, "delete_hits", s->delete_hits);
+	emit_u64(emit, ctx, "incr_misses", s->incr_misses);
+	emit_u64(emit, ctx, "incr_hits", s->incr_hits);
+	emit_u64(emit, ctx, "decr_misses", s->decr_misses);
+	emit_u64(emit, ctx, "decr_hits", s->decr_hits);
+	emit_u64(emit, ctx, "cas_misses", s->cas_misses);
+	emit_u64(emit, ctx, "cas_hits", s->cas_hits);
+	emit_u64(emit, ctx, "cas_badval", s->cas_badval);
+	emit_u64(emit, ctx, "touch_hits", s->touch_hits);
+	emit_u64(emit, ctx, "touch_misses", s->touch_misses);
+	emit_u64(emit, ctx, "auth_cmds", server_stats.auth_cmds);
+	emit_u64(emit, ctx, "auth_errors", server_stats.auth_errors);
+	emit_u64(emit, ctx, "idle_kicks", server_stats.idle_kicks);
+	emit_u64(emit, ctx, "bytes_read", server_stats.bytes_read);
+	emit_u64(emit, ctx, "bytes_written", server_stats.bytes_written);
+	emit_u64(emit, ctx, "limit_maxbytes", (uint64_t)settings.maxbytes);
+	emit_u64(emit, ctx, "accepting_conns", 1);
+	emit_u64(emit, ctx, "listen_disabled_num",
+	    server_stats.listen_disabled_num);
+	emit_u64(emit, ctx, "threads", 1);
+	emit_u64(emit, ctx, "conn_yields", server_stats.conn_yields);
+	emit_u64(emit, ctx, "hash_power_level", s->hash_power_level);
+	emit_u64(emit, ctx, "hash_bytes", s->hash_bytes);
+	emit_u64(emit, ctx, "hash_is_expanding", s->hash_is_expanding);
+	emit_u64(emit, ctx, "bytes", s->bytes);
+	emit_u64(emit, ctx, "curr_items", s->curr_items);
+	emit_u64(emit, ctx, "total_items", s->total_items);
+	emit_u64(emit, ctx, "expired_unfetched", s->expired_unfetched);
+	emit_u64(emit, ctx, "evicted_unfetched", s->evicted_unfetched);
+	emit_u64(emit, ctx, "evictions", s->evictions);
+	emit_u64(emit, ctx, "reclaimed", s->reclaimed);
+	emit_u64(emit, ctx, "curr_tombstones", s->curr_tombstones);
+	repl_stats(emit, ctx, false);
+}
+
+/* Emits "stats settings". */
+void
+stats_settings(stat_emit_fn emit, void *ctx)
+{
+	static const char *protos[] = {"auto-negotiate", "ascii", "binary"};
+
+	emit_u64(emit, ctx, "maxbytes", (uint64_t)settings.maxbytes);
+	emit_u64(emit, ctx, "maxconns", (uint64_t)settings.maxconns);
+	emit_u64(emit, ctx, "tcpport", (uint64_t)settings.port);
+	emit_u64(emit, ctx, "udpport", 0);
+	emit(ctx, "inter", settings.inter ? settings.inter : "NULL");
+	emit_u64(emit, ctx, "verbosity", (uint64_t)settings.verbose);
+	emit(ctx, "evictions", settings.evict_to_free ? "on" : "off");
+	emit(ctx, "domain_socket",
+	    settings.socketpath ? settings.socketpath : "NULL");
+	emit_fmt(emit, ctx, "umask", "%o", settings.access);
+	emit_fmt(emit, ctx, "growth_factor", "%.2f", settings.factor);
+	emit_u64(emit, ctx, "chunk_size", (uint64_t)settings.chunk_size);
+	emit_u64(emit, ctx, "num_threads", 1);
+	emit_u64(emit, ctx, "reqs_per_event", (uint64_t)settings.reqs_per_event);
+	emit(ctx, "cas_enabled", settings.use_cas ? "yes" : "no");
+	emit_u64(emit, ctx, "tcp_backlog", (uint64_t)settings.backlog);
+	emit(ctx, "binding_protocol", protos[settings.protocol]);
+	emit(ctx, "auth_enabled_sasl", "no");
+	emit_u64(emit, ctx, "item_size_max", (uint64_t)settings.item_size_max);
+	emit(ctx, "maxconns_fast", settings.maxconns_fast ? "yes" : "no");
+	emit_u64(emit, ctx, "hashpower_init", (uint64_t)settings.hashpower_init);
+	emit(ctx, "flush_enabled", settings.flush_enabled ? "yes" : "no");
+	emit_u64(emit, ctx, "idle_timeout", (uint64_t)settings.idle_timeout);
+	emit(ctx, "shutdown_enabled", settings.shutdown_command ? "yes" : "no");
+	emit(ctx, "repl_peer", settings.repl_peer ? settings.repl_peer : "NULL");
+	emit_u64(emit, ctx, "repl_port", (uint64_t)settings.repl_port);
+	emit_u64(emit, ctx, "repl_qsize", (uint64_t)settings.repl_qsize);
+	emit_u64(emit, ctx, "repl_timeout", (uint64_t)settings.repl_timeout);
+	emit_u64(emit, ctx, "repl_backlog", (uint64_t)settings.repl_backlog);
+	emit(ctx, "repl_sync", settings.repl_sync ? "yes" : "no");
+	emit(ctx, "repl_secret", settings.repl_secret_file ? "yes" : "no");
+	emit_u64(emit, ctx, "tombstone_ttl", (uint64_t)settings.tombstone_ttl);
+}
+
+/* Emits one named group; false for an unknown one. */
+bool
+stats_group(const char *name, stat_emit_fn emit, void *ctx)
+{
+	if (strcmp(name, "settings") == 0)
+		stats_settings(emit, ctx);
+	else if (strcmp(name, "items") == 0)
+		store_stats_items(emit, ctx);
+	else if (strcmp(name, "slabs") == 0)
+		store_stats_slabs(emit, ctx);
+	else if (strcmp(name, "sizes") == 0)
+		store_stats_sizes(emit, ctx);
+	else if (strcmp(name, "conns") == 0)
+		conn_stats(emit, ctx);
+	else if (strcmp(name, "replication") == 0)
+		repl_stats(emit, ctx, true);
+	else
+		return false;
+	return true;
+}

@@ -1,2 +1,993 @@
-/* store.c: not written yet. */
+/* store.c: the store operations with memcached's semantics, version
+ * stamping for replication, last-writer-wins application of replicated
+ * changes, tombstones, iteration and the stats emitters. */
 #include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assoc.h"
+#include "hash.h"
+#include "items.h"
+#include "settings.h"
+#include "slabs.h"
+#include "store.h"
+#include "util.h"
+
+#define MAINTAIN_MIGRATE 65536 /* hash buckets moved per tick */
+#define MAINTAIN_CRAWL 16384   /* hash buckets checked for expiry per tick */
+#define ITER_SCAN_MIN 1024     /* empty buckets an iterator call may skip */
+
+store_hook_fn store_mutation_hook;
+uint16_t store_node_id;
+struct store_stats store_stats;
+
+static uint64_t cas_counter;
+static uint64_t last_version;
+static uint32_t flush_at;
+static uint64_t crawl_cursor;
+static uint64_t last_evicted[SLAB_CLASS_MAX + 1];
+static int iters_open;
+
+/* ---- helpers ---- */
+
+/* Performs a pending delayed flush once its moment has come. */
+static inline void
+check_flush(void)
+{
+	if (flush_at != 0 && current_time >= flush_at) {
+		flush_at = 0;
+		items_flush_all();
+	}
+}
+
+/* Returns the next cas unique (0 with -C). */
+static inline uint64_t
+next_cas(void)
+{
+	return settings.use_cas ? ++cas_counter : 0;
+}
+
+/* Stamps a local change on an item. */
+static inline void
+stamp(item *it)
+{
+	it->version = store_next_version();
+	it->origin = store_node_id;
+}
+
+/* True if (v, o) is later than the item's (version, origin). */
+static inline bool
+newer(uint64_t v, uint16_t o, const item *it)
+{
+	return v > it->version || (v == it->version && o > it->origin);
+}
+
+/* Reports a whole-item change to the replication hook. */
+static void
+hook_item(const item *it)
+{
+	struct mutation m;
+
+	if (store_mutation_hook == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MUT_ITEM;
+	m.it = it;
+	m.key = ITEM_key(it);
+	m.nkey = it->nkey;
+	m.exptime = it->exptime;
+	m.cas = it->cas;
+	m.version = it->version;
+	m.origin = it->origin;
+	store_mutation_hook(&m);
+}
+
+/* Reports a delete or touch of key to the replication hook. */
+static void
+hook_key(enum mutation_type type, const char *key, size_t nkey,
+         uint32_t exptime, uint64_t cas, uint64_t version)
+{
+	struct mutation m;
+
+	if (store_mutation_hook == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.key = key;
+	m.nkey = nkey;
+	m.exptime = exptime;
+	m.cas = cas;
+	m.version = version;
+	m.origin = store_node_id;
+	store_mutation_hook(&m);
+}
+
+/* Returns the linked item for key in any state, after unlinking it if it
+ * is an expired non-tombstone (then NULL). Sets *expired in that case. */
+static item *
+lookup(const char *key, size_t nkey, uint64_t hv, bool *expired)
+{
+	item *it = assoc_find(key, nkey, hv);
+
+	if (expired != NULL)
+		*expired = false;
+	if (it != NULL && !(it->iflags & ITEM_TOMBSTONE) &&
+	    item_expired(it, current_time)) {
+		items_unlink(it, hv);
+		if (expired != NULL)
+			*expired = true;
+		return NULL;
+	}
+	return it;
+}
+
+/* The live item among a lookup result (tombstones are invisible). */
+static inline item *
+live(item *it)
+{
+	return it != NULL && !(it->iflags & ITEM_TOMBSTONE) ? it : NULL;
+}
+
+/* Takes a reference unless the counter is full. */
+static inline bool
+take_ref(item *it)
+{
+	if (it->refcount == UINT16_MAX)
+		return false;
+	it->refcount++;
+	return true;
+}
+
+/* Marks an item as read: flags, atime, and a bump when last moved long
+ * ago. */
+static void
+mark_read(item *it)
+{
+	it->iflags |= ITEM_ACTIVE | ITEM_FETCHED;
+	if (it->atime + ITEM_UPDATE_INTERVAL <= current_time)
+		items_bump(it);
+	it->atime = current_time;
+}
+
+/* Replaces cur (may be NULL) by a tombstone with the given version, or
+ * just unlinks cur if no tombstone can be made. */
+static void
+make_tombstone(item *cur, const char *key, size_t nkey, uint64_t hv,
+               uint64_t version, uint16_t origin)
+{
+	enum store_result err;
+	item *t;
+
+	if (settings.repl_port == 0 || settings.tombstone_ttl <= 0) {
+		if (cur != NULL)
+			items_unlink(cur, hv);
+		return;
+	}
+	/* hold cur so the allocation cannot evict it under us */
+	if (cur != NULL)
+		cur->refcount++;
+	t = items_alloc(key, nkey, 0,
+	                current_time + (uint32_t)settings.tombstone_ttl, 0,
+	                &err);
+	if (cur != NULL)
+		cur->refcount--;
+	if (t == NULL) {
+		if (cur != NULL)
+			items_unlink(cur, hv);
+		return;
+	}
+	t->iflags = ITEM_TOMBSTONE;
+	t->version = version;
+	t->origin = origin;
+	if (cur != NULL)
+		items_replace(cur, t, hv);
+	else
+		items_link(t, hv);
+	items_release(t);
+}
+
+/* ---- lifecycle ---- */
+
+/* Picks a random non-zero node id. */
+static uint16_t
+random_node_id(void)
+{
+	uint16_t id = 0;
+
+	while (id == 0) {
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			id = (uint16_t)(time(NULL) ^ getpid());
+		if (id == 0)
+			id = 1;
+	}
+	return id;
+}
+
+/* Sets up slabs, the hash table and the LRUs from settings. */
+void
+store_init(void)
+{
+	memset(&store_stats, 0, sizeof(store_stats));
+	memset(last_evicted, 0, sizeof(last_evicted));
+	if (store_node_id == 0)
+		store_node_id = random_node_id();
+	cas_counter = 0;
+	last_version = 0;
+	flush_at = 0;
+	crawl_cursor = 0;
+	iters_open = 0;
+	slabs_init();
+	items_init();
+	assoc_init(settings.hashpower_init > 0
+	               ? (unsigned)settings.hashpower_init
+	               : 16);
+}
+
+/* Frees everything. */
+void
+store_destroy(void)
+{
+	while (iters_open > 0) {
+		iters_open--;
+		assoc_resume();
+	}
+	items_destroy();
+	assoc_destroy();
+	slabs_destroy();
+}
+
+/* Moves a page towards the class that evicts the most, from the class
+ * whose LRU tail is much older (slab automove), at most one per tick. */
+static void
+automove(void)
+{
+	uint64_t delta[SLAB_CLASS_MAX + 1];
+	unsigned i, n = slabs_nclasses(), recv = 0, donor = 0;
+	uint64_t most = 0;
+	uint32_t recv_age, oldest = 0;
+
+	for (i = 1; i <= n; i++) {
+		delta[i] = item_stats[i].evicted - last_evicted[i];
+		last_evicted[i] = item_stats[i].evicted;
+		if (delta[i] > most) {
+			most = delta[i];
+			recv = i;
+		}
+	}
+	if (recv == 0 || !settings.evict_to_free)
+		return;
+	recv_age = items_tail_age(recv);
+	for (i = 1; i <= n; i++) {
+		uint32_t age;
+		if (i == recv || delta[i] != 0 || slabs_npages(i) < 2)
+			continue;
+		age = item_stats[i].number + item_stats[i].tombstones == 0
+		          ? UINT32_MAX
+		          : items_tail_age(i);
+		if (age > oldest) {
+			oldest = age;
+			donor = i;
+		}
+	}
+	if (donor != 0 && oldest > 2 * (uint64_t)recv_age + 2)
+		slabs_move_page(donor, recv, items_evict_for_move);
+}
+
+/* One tick of background work: flush, hash growth, expiry crawl and slab
+ * automove. */
+void
+store_maintain(void)
+{
+	uint64_t nb, n;
+
+	check_flush();
+	assoc_migrate(MAINTAIN_MIGRATE);
+	nb = assoc_nbuckets();
+	for (n = 0; n < MAINTAIN_CRAWL && n < nb; n++) {
+		item *chains[2], *it, *next;
+		int c;
+		if (crawl_cursor >= nb)
+			crawl_cursor = 0;
+		assoc_bucket(crawl_cursor++, &chains[0], &chains[1]);
+		for (c = 0; c < 2; c++) {
+			for (it = chains[c]; it != NULL; it = next) {
+				next = it->h_next;
+				item_stats[it->clsid].crawler_items_checked++;
+				if (item_expired(it, current_time))
+					items_crawler_reclaim(it);
+			}
+		}
+	}
+	automove();
+}
+
+/* ---- reads ---- */
+
+/* Finds a live item, marks it read and takes a reference. */
+item *
+store_get(const char *key, size_t nkey)
+{
+	uint64_t hv = hash_key(key, nkey);
+	bool expired;
+	item *it;
+
+	check_flush();
+	it = live(lookup(key, nkey, hv, &expired));
+	if (it == NULL || !take_ref(it)) {
+		if (expired)
+			store_stats.get_expired++;
+		store_stats.get_misses++;
+		return NULL;
+	}
+	store_stats.get_hits++;
+	item_stats[it->clsid].get_hits++;
+	mark_read(it);
+	return it;
+}
+
+/* Finds a live item and takes a reference, without marking it read. */
+item *
+store_peek(const char *key, size_t nkey)
+{
+	item *it;
+
+	check_flush();
+	it = live(lookup(key, nkey, hash_key(key, nkey), NULL));
+	if (it == NULL || !take_ref(it))
+		return NULL;
+	return it;
+}
+
+/* Takes another reference on an item. */
+void
+store_ref(item *it)
+{
+	it->refcount++;
+}
+
+/* Drops a reference. */
+void
+store_release(item *it)
+{
+	items_release(it);
+}
+
+/* ---- writes ---- */
+
+/* Allocates an unlinked item with refcount 1. */
+enum store_result
+store_alloc(item **out, const char *key, size_t nkey, uint32_t flags,
+            uint32_t exptime, uint32_t nbytes)
+{
+	enum store_result err;
+
+	check_flush();
+	*out = items_alloc(key, nkey, flags, exptime, nbytes, &err);
+	return err;
+}
+
+/* Allocates an item for the replication receiver. */
+enum store_result
+store_alloc_raw(item **out, const char *key, size_t nkey, uint32_t flags,
+                uint32_t exptime, uint32_t nbytes)
+{
+	return store_alloc(out, key, nkey, flags, exptime, nbytes);
+}
+
+/* Builds old+data (append) or data+old (prepend) in a new item; NULL if
+ * it does not fit. */
+static item *
+concat(item *old, const item *it, bool append)
+{
+	enum store_result err;
+	item *n;
+
+	if ((uint64_t)old->nbytes + it->nbytes > UINT32_MAX)
+		return NULL;
+	old->refcount++;
+	n = items_alloc(ITEM_key(old), old->nkey, old->flags, old->exptime,
+	                old->nbytes + it->nbytes, &err);
+	old->refcount--;
+	if (n == NULL)
+		return NULL;
+	if (append) {
+		memcpy(ITEM_value(n), ITEM_value(old), old->nbytes);
+		memcpy(ITEM_value(n) + old->nbytes, ITEM_value(it), it->nbytes);
+	} else {
+		memcpy(ITEM_value(n), ITEM_value(it), it->nbytes);
+		memcpy(ITEM_value(n) + it->nbytes, ITEM_value(old),
+		       old->nbytes);
+	}
+	return n;
+}
+
+/* Stores a filled item with set/add/replace/append/prepend/cas rules. */
+enum store_result
+store_commit(item *it, enum store_op op, uint64_t cas, uint64_t *cas_out)
+{
+	const char *key = ITEM_key(it);
+	uint64_t hv;
+	item *cur, *old, *n = it;
+
+	if (it->iflags & (ITEM_LINKED | ITEM_SLABBED | ITEM_TOMBSTONE))
+		return STORE_INVALID;
+	check_flush();
+	hv = hash_key(key, it->nkey);
+	cur = lookup(key, it->nkey, hv, NULL);
+	old = live(cur);
+	item_stats[it->clsid].cmd_set++;
+
+	if (op == STORE_APPEND || op == STORE_PREPEND) {
+		if (old == NULL)
+			return STORE_NOT_STORED;
+		if (cas != 0 && cas != old->cas)
+			return STORE_EXISTS;
+		n = concat(old, it, op == STORE_APPEND);
+		if (n == NULL)
+			return STORE_NOT_STORED;
+	} else if (op == STORE_CAS || cas != 0) {
+		if (old == NULL) {
+			store_stats.cas_misses++;
+			return STORE_NOT_FOUND;
+		}
+		if (cas == 0 || cas != old->cas) {
+			store_stats.cas_badval++;
+			item_stats[old->clsid].cas_badval++;
+			return STORE_EXISTS;
+		}
+		store_stats.cas_hits++;
+		item_stats[old->clsid].cas_hits++;
+	} else if (op == STORE_ADD && old != NULL) {
+		if (old->atime + ITEM_UPDATE_INTERVAL <= current_time) {
+			items_bump(old);
+			old->atime = current_time;
+		}
+		return STORE_NOT_STORED;
+	} else if (op == STORE_REPLACE && old == NULL) {
+		return STORE_NOT_STORED;
+	}
+
+	n->cas = next_cas();
+	stamp(n);
+	n->iflags = 0;
+	if (cur != NULL)
+		items_replace(cur, n, hv);
+	else
+		items_link(n, hv);
+	if (cas_out != NULL)
+		*cas_out = n->cas;
+	hook_item(n);
+	if (n != it)
+		items_release(n);
+	return STORE_OK;
+}
+
+/* Deletes a key (cas 0 = any). */
+enum store_result
+store_delete(const char *key, size_t nkey, uint64_t cas)
+{
+	uint64_t hv = hash_key(key, nkey), v;
+	item *cur;
+
+	check_flush();
+	cur = live(lookup(key, nkey, hv, NULL));
+	if (cur == NULL) {
+		store_stats.delete_misses++;
+		return STORE_NOT_FOUND;
+	}
+	if (cas != 0 && cas != cur->cas)
+		return STORE_EXISTS;
+	store_stats.delete_hits++;
+	item_stats[cur->clsid].delete_hits++;
+	v = store_next_version();
+	make_tombstone(cur, key, nkey, hv, v, store_node_id);
+	hook_key(MUT_DELETE, key, nkey, 0, 0, v);
+	return STORE_OK;
+}
+
+/* Parses a stored value as memcached's incr/decr does (strtoull rules:
+ * leading whitespace, an optional sign, digits, then the end or a
+ * whitespace character; a '-' is refused when the result is negative). */
+static bool
+parse_counter(const char *p, size_t n, uint64_t *out)
+{
+	size_t i = 0, start;
+	uint64_t v = 0;
+	bool neg = false;
+
+	while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+		i++;
+	if (i < n && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	for (start = i; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		unsigned d = (unsigned)(p[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == start)
+		return false;
+	if (i < n && !(p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+		return false;
+	if (neg) {
+		v = 0 - v;
+		if ((int64_t)v < 0)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* Creates a counter item holding `value` in place of cur (may be NULL). */
+static enum store_result
+arith_create(const char *key, size_t nkey, uint64_t hv, item *cur,
+             uint64_t value, uint32_t exptime, item **out)
+{
+	char buf[24];
+	size_t len = util_u64toa(value, buf);
+	enum store_result err;
+	item *n;
+
+	if (cur != NULL)
+		cur->refcount++;
+	n = items_alloc(key, nkey, 0, exptime, (uint32_t)len, &err);
+	if (cur != NULL)
+		cur->refcount--;
+	if (n == NULL)
+		return err;
+	memcpy(ITEM_value(n), buf, len);
+	n->cas = next_cas();
+	stamp(n);
+	if (cur != NULL && (cur->iflags & ITEM_LINKED))
+		items_replace(cur, n, hv);
+	else
+		items_link(n, hv);
+	*out = n;
+	return STORE_OK;
+}
+
+/* incr/decr with memcached's rules (see store.h). */
+enum store_result
+store_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
+            bool autoviv, uint64_t initial, uint32_t exptime, uint64_t cas,
+            uint64_t *value_out, uint64_t *cas_out, item **it_out)
+{
+	uint64_t hv = hash_key(key, nkey), value;
+	enum store_result r;
+	item *cur, *it, *res;
+	char buf[24];
+	size_t len;
+
+	check_flush();
+	cur = lookup(key, nkey, hv, NULL);
+	it = live(cur);
+	if (it == NULL) {
+		if (incr)
+			store_stats.incr_misses++;
+		else
+			store_stats.decr_misses++;
+		if (!autoviv)
+			return STORE_NOT_FOUND;
+		r = arith_create(key, nkey, hv, cur, initial, exptime, &res);
+		if (r != STORE_OK)
+			return r == STORE_TOO_LARGE ? STORE_NO_MEMORY : r;
+		value = initial;
+		goto done;
+	}
+	if (cas != 0 && cas != it->cas)
+		return STORE_EXISTS;
+	if (it->nbytes == 0 ||
+	    !parse_counter(ITEM_value(it), it->nbytes, &value))
+		return STORE_NON_NUMERIC;
+	if (incr) {
+		value += delta;
+		store_stats.incr_hits++;
+		item_stats[it->clsid].incr_hits++;
+	} else {
+		value = delta > value ? 0 : value - delta;
+		store_stats.decr_hits++;
+		item_stats[it->clsid].decr_hits++;
+	}
+	len = util_u64toa(value, buf);
+	if (len <= it->nbytes && it->refcount == 0) {
+		/* memcached rewrites in place and pads with spaces, keeping
+		 * the old length ("10" decr 1 gives "9 ") */
+		memcpy(ITEM_value(it), buf, len);
+		memset(ITEM_value(it) + len, ' ', it->nbytes - len);
+		it->cas = next_cas();
+		stamp(it);
+		it->refcount++;
+		res = it;
+	} else {
+		it->refcount++;
+		res = items_alloc(key, nkey, it->flags, it->exptime,
+		                  (uint32_t)len, &r);
+		it->refcount--;
+		if (res == NULL)
+			return STORE_NO_MEMORY;
+		memcpy(ITEM_value(res), buf, len);
+		res->cas = next_cas();
+		stamp(res);
+		items_replace(it, res, hv);
+	}
+done:
+	if (value_out != NULL)
+		*value_out = value;
+	if (cas_out != NULL)
+		*cas_out = res->cas;
+	hook_item(res);
+	if (it_out != NULL)
+		*it_out = res;
+	else
+		items_release(res);
+	return STORE_OK;
+}
+
+/* Sets a new exptime on a live key; returns it referenced or NULL. */
+item *
+store_touch(const char *key, size_t nkey, uint32_t exptime, bool fetch)
+{
+	uint64_t hv = hash_key(key, nkey);
+	item *it;
+
+	check_flush();
+	store_stats.cmd_touch++;
+	it = live(lookup(key, nkey, hv, NULL));
+	if (it == NULL || !take_ref(it)) {
+		store_stats.touch_misses++;
+		return NULL;
+	}
+	store_stats.touch_hits++;
+	item_stats[it->clsid].touch_hits++;
+	it->exptime = exptime;
+	stamp(it);
+	if (fetch)
+		mark_read(it);
+	hook_key(MUT_TOUCH, key, nkey, exptime, it->cas, it->version);
+	return it;
+}
+
+/* flush_all now (delay 0) or at current_time + delay. */
+void
+store_flush(uint32_t delay)
+{
+	struct mutation m;
+
+	check_flush();
+	store_stats.cmd_flush++;
+	if (delay == 0) {
+		flush_at = 0;
+		items_flush_all();
+	} else {
+		flush_at = current_time + delay;
+	}
+	if (store_mutation_hook != NULL) {
+		memset(&m, 0, sizeof(m));
+		m.type = MUT_FLUSH;
+		m.when = flush_at;
+		m.version = store_next_version();
+		m.origin = store_node_id;
+		store_mutation_hook(&m);
+	}
+}
+
+/* Marks a linked item stale with a new cas and version (meta 'I'). */
+void
+store_mark_stale(item *it)
+{
+	if (!(it->iflags & ITEM_LINKED) || (it->iflags & ITEM_TOMBSTONE))
+		return;
+	it->iflags |= ITEM_STALE;
+	it->iflags &= (uint8_t)~ITEM_TOKEN;
+	it->cas = next_cas();
+	stamp(it);
+	hook_item(it);
+}
+
+/* Records (or clears) that a win token was handed out for an item. */
+void
+store_set_token(item *it, bool on)
+{
+	if (!(it->iflags & ITEM_LINKED) || (it->iflags & ITEM_TOMBSTONE))
+		return;
+	if (on)
+		it->iflags |= ITEM_TOKEN;
+	else
+		it->iflags &= (uint8_t)~ITEM_TOKEN;
+	stamp(it);
+	hook_item(it);
+}
+
+/* ---- replication receiver ---- */
+
+/* Applies a whole item state if it is newer; consumes the reference. */
+bool
+store_apply_item(item *it)
+{
+	const char *key = ITEM_key(it);
+	uint64_t hv;
+	item *cur;
+
+	check_flush();
+	store_observe_version(it->version);
+	store_observe_cas(it->cas);
+	if (it->iflags & (ITEM_LINKED | ITEM_SLABBED)) {
+		items_release(it);
+		return false;
+	}
+	hv = hash_key(key, it->nkey);
+	cur = assoc_find(key, it->nkey, hv);
+	if (cur != NULL && !newer(it->version, it->origin, cur)) {
+		items_release(it);
+		return false;
+	}
+	it->iflags &= ITEM_TOMBSTONE | ITEM_STALE | ITEM_TOKEN | ITEM_FETCHED;
+	if (cur != NULL)
+		items_replace(cur, it, hv);
+	else
+		items_link(it, hv);
+	items_release(it);
+	return true;
+}
+
+/* Applies a replicated delete if newer, leaving a tombstone. */
+bool
+store_apply_delete(const char *key, size_t nkey, uint64_t version,
+                   uint16_t origin)
+{
+	uint64_t hv = hash_key(key, nkey);
+	item *cur;
+
+	check_flush();
+	store_observe_version(version);
+	cur = assoc_find(key, nkey, hv);
+	if (cur != NULL && !newer(version, origin, cur))
+		return false;
+	make_tombstone(cur, key, nkey, hv, version, origin);
+	return true;
+}
+
+/* Applies a replicated touch if newer. */
+bool
+store_apply_touch(const char *key, size_t nkey, uint32_t exptime,
+                  uint64_t version, uint16_t origin)
+{
+	item *cur;
+
+	check_flush();
+	store_observe_version(version);
+	cur = assoc_find(key, nkey, hash_key(key, nkey));
+	if (cur == NULL || (cur->iflags & ITEM_TOMBSTONE) ||
+	    !newer(version, origin, cur))
+		return false;
+	cur->exptime = exptime;
+	cur->version = version;
+	cur->origin = origin;
+	return true;
+}
+
+/* Applies a replicated flush (0 or a past time = now). */
+void
+store_apply_flush(uint32_t when)
+{
+	check_flush();
+	if (when == 0 || when <= current_time) {
+		flush_at = 0;
+		items_flush_all();
+	} else {
+		flush_at = when;
+	}
+}
+
+/* ---- versions ---- */
+
+/* Returns a fresh version: max(last + 1, ms << 16). */
+uint64_t
+store_next_version(void)
+{
+	uint64_t v = current_time_ms << 16;
+
+	if (v <= last_version)
+		v = last_version + 1;
+	last_version = v;
+	return v;
+}
+
+/* Advances the clock past a version seen from the peer. */
+void
+store_observe_version(uint64_t v)
+{
+	if (v > last_version)
+		last_version = v;
+}
+
+/* Advances the cas counter so the next cas is greater than cas. */
+void
+store_observe_cas(uint64_t cas)
+{
+	if (cas > cas_counter)
+		cas_counter = cas;
+}
+
+/* ---- iteration ---- */
+
+/* Opens an iterator; the table stops growing until store_iter_end. */
+void
+store_iter_begin(struct store_iter *si)
+{
+	si->bucket = 0;
+	si->done = false;
+	iters_open++;
+	assoc_pause();
+}
+
+/* True if the iterator shows this item (live or tombstone, not expired). */
+static inline bool
+iter_visible(const item *it)
+{
+	return !item_expired(it, current_time);
+}
+
+/* Visits whole buckets while they fit in max_items (a first bucket is
+ * always visited whole), skipping at most a bounded run of empty ones. */
+size_t
+store_iter_next(struct store_iter *si, size_t max_items,
+                void (*fn)(item *it, void *arg), void *arg)
+{
+	uint64_t nb, scanned = 0, scan_max;
+	size_t visited = 0;
+
+	if (si->done)
+		return 0;
+	check_flush();
+	nb = assoc_nbuckets();
+	scan_max = (uint64_t)max_items * 16 + ITER_SCAN_MIN;
+	while (si->bucket < nb && scanned < scan_max) {
+		item *chains[2], *it;
+		size_t count = 0;
+		int c;
+		assoc_bucket(si->bucket, &chains[0], &chains[1]);
+		for (c = 0; c < 2; c++)
+			for (it = chains[c]; it != NULL; it = it->h_next)
+				count += iter_visible(it);
+		if (visited > 0 && visited + count > max_items)
+			break;
+		for (c = 0; c < 2; c++)
+			for (it = chains[c]; it != NULL; it = it->h_next)
+				if (iter_visible(it))
+					fn(it, arg);
+		visited += count;
+		si->bucket++;
+		scanned++;
+		if (visited >= max_items)
+			break;
+	}
+	if (si->bucket >= nb)
+		si->done = true;
+	return visited;
+}
+
+/* Closes an iterator. */
+void
+store_iter_end(struct store_iter *si)
+{
+	si->done = true;
+	if (iters_open > 0) {
+		iters_open--;
+		assoc_resume();
+	}
+}
+
+/* ---- stats ---- */
+
+/* Emits one "prefix:id:name value" line. */
+static void
+emit_u64(stat_emit_fn emit, void *ctx, const char *prefix, unsigned id,
+         const char *name, uint64_t v)
+{
+	char key[64], val[24];
+
+	snprintf(key, sizeof(key), "%s%u:%s", prefix, id, name);
+	util_u64toa(v, val);
+	emit(ctx, key, val);
+}
+
+/* Emits "stats items" lines for every class holding items. */
+void
+store_stats_items(stat_emit_fn emit, void *ctx)
+{
+	unsigned i;
+
+	for (i = 1; i <= slabs_nclasses(); i++) {
+		const struct item_class_stats *s = &item_stats[i];
+		if (s->number == 0)
+			continue;
+#define E(name, v) emit_u64(emit, ctx, "items:", i, name, v)
+		E("number", s->number);
+		E("number_hot", 0);
+		E("number_warm", 0);
+		E("number_cold", s->number);
+		E("age_hot", 0);
+		E("age_warm", 0);
+		E("age", items_tail_age(i));
+		E("mem_requested", s->mem_requested);
+		E("evicted", s->evicted);
+		E("evicted_nonzero", s->evicted_nonzero);
+		E("evicted_time", s->evicted_time);
+		E("outofmemory", s->outofmemory);
+		E("tailrepairs", 0);
+		E("reclaimed", s->reclaimed);
+		E("expired_unfetched", s->expired_unfetched);
+		E("evicted_unfetched", s->evicted_unfetched);
+		E("evicted_active", s->evicted_active);
+		E("crawler_reclaimed", s->crawler_reclaimed);
+		E("crawler_items_checked", s->crawler_items_checked);
+		E("lrutail_reflocked", s->lrutail_reflocked);
+		E("moves_to_cold", 0);
+		E("moves_to_warm", 0);
+		E("moves_within_lru", s->moves_within_lru);
+		E("direct_reclaims", 0);
+		E("hits_to_hot", 0);
+		E("hits_to_warm", 0);
+		E("hits_to_cold", s->get_hits);
+		E("hits_to_temp", 0);
+#undef E
+	}
+}
+
+/* Emits "stats slabs" lines for every class owning pages. */
+void
+store_stats_slabs(stat_emit_fn emit, void *ctx)
+{
+	unsigned i, active = 0, perslab;
+	uint64_t total, nfree;
+	char val[24];
+
+	for (i = 1; i <= slabs_nclasses(); i++) {
+		const struct item_class_stats *s = &item_stats[i];
+		if (slabs_npages(i) == 0)
+			continue;
+		active++;
+		slabs_stats_class(i, &total, &nfree, &perslab);
+#define E(name, v) emit_u64(emit, ctx, "", i, name, v)
+		E("chunk_size", slabs_chunk_size(i));
+		E("chunks_per_page", perslab);
+		E("total_pages", slabs_npages(i));
+		E("total_chunks", total);
+		E("used_chunks", total - nfree);
+		E("free_chunks", nfree);
+		E("free_chunks_end", 0);
+		E("get_hits", s->get_hits);
+		E("cmd_set", s->cmd_set);
+		E("delete_hits", s->delete_hits);
+		E("incr_hits", s->incr_hits);
+		E("decr_hits", s->decr_hits);
+		E("cas_hits", s->cas_hits);
+		E("cas_badval", s->cas_badval);
+		E("touch_hits", s->touch_hits);
+#undef E
+	}
+	util_u64toa(active, val);
+	emit(ctx, "active_slabs", val);
+	util_u64toa(store_stats.malloced, val);
+	emit(ctx, "total_malloced", val);
+}
+
+/* Emits "stats sizes" (disabled, as in memcached by default). */
+void
+store_stats_sizes(stat_emit_fn emit, void *ctx)
+{
+	emit(ctx, "sizes_status", "disabled");
+}
+
+/* Changes the memory limit (cache_memlimit). */
+void
+store_set_memlimit(size_t bytes)
+{
+	settings.maxbytes = bytes;
+	slabs_set_limit(bytes);
+}

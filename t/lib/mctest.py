@@ -110,7 +110,7 @@ class Daemon:
             time.sleep(0.02)
         return False
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         """Sends sig to the daemon."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
