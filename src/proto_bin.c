@@ -22,101 +22,94 @@ enum bin_len { LEN_ZERO = 0, LEN_NONZERO, LEN_ANY };
 #define BF_TOUCH 0x08   /* touch: no value in the reply */
 #define BF_INCR 0x10    /* increment (else decrement) */
 
-struct bin_cmd;
-typedef enum proc_result (*bin_run_fn)(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
+/* One request as a handler sees it: the header, its table entry, and
+ * pointers to the extras and key (inside c->rbuf, already consumed). */
+struct bin_call {
+	const struct bin_req *req;
+	const struct bin_cmd *cmd;
+	const uint8_t *ext;
+	const char *key;
+};
+typedef enum proc_result (*bin_run_fn)(conn *c, const struct bin_call *k);
 
 /* One served opcode: the shape of its body, and how to run it. A handler
  * with `value` LEN_ANY gets the value streamed (only extras and key are
  * buffered when it runs). */
 struct bin_cmd {
 	const char *name;
-	uint8_t ext_a;      /* allowed extras length */
-	uint8_t ext_b;      /* a second allowed length (flush) */
-	uint8_t key;        /* enum bin_len */
-	uint8_t value;      /* LEN_ZERO or LEN_ANY */
-	uint8_t flags;      /* BF_* */
-	enum store_op op;   /* update commands */
+	uint8_t ext_a;    /* allowed extras length */
+	uint8_t ext_b;    /* a second allowed length (flush) */
+	uint8_t key;      /* enum bin_len */
+	uint8_t value;    /* LEN_ZERO or LEN_ANY */
+	uint8_t flags;    /* BF_* */
+	enum store_op op; /* update commands */
 	bin_run_fn run;
 };
 
-static enum proc_result bin_get(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_update(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_delete(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_arith(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_quit(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_flush(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_noop(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_version(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_stat(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_verbosity(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
-static enum proc_result bin_sasl(conn *c, const struct bin_req *req,
-    const struct bin_cmd *cmd, const uint8_t *ext, const char *key);
+static enum proc_result bin_get(conn *c, const struct bin_call *k);
+static enum proc_result bin_update(conn *c, const struct bin_call *k);
+static enum proc_result bin_delete(conn *c, const struct bin_call *k);
+static enum proc_result bin_arith(conn *c, const struct bin_call *k);
+static enum proc_result bin_quit(conn *c, const struct bin_call *k);
+static enum proc_result bin_flush(conn *c, const struct bin_call *k);
+static enum proc_result bin_noop(conn *c, const struct bin_call *k);
+static enum proc_result bin_version(conn *c, const struct bin_call *k);
+static enum proc_result bin_stat(conn *c, const struct bin_call *k);
+static enum proc_result bin_verbosity(conn *c, const struct bin_call *k);
+static enum proc_result bin_sasl(conn *c, const struct bin_call *k);
 
+/* clang-format off */
 #define GETLIKE(n, f) {n, 0, 0, LEN_NONZERO, LEN_ZERO, f, STORE_SET, bin_get}
 #define GATLIKE(n, f) {n, 4, 4, LEN_NONZERO, LEN_ZERO, f, STORE_SET, bin_get}
 #define UPDATE(n, e, op, f) {n, e, e, LEN_NONZERO, LEN_ANY, f, op, bin_update}
 #define ARITH(n, f) {n, 20, 20, LEN_NONZERO, LEN_ZERO, f, STORE_SET, bin_arith}
 #define BARE(n, f, fn) {n, 0, 0, LEN_ZERO, LEN_ZERO, f, STORE_SET, fn}
+#define OTHER(n, e1, e2, key, f, fn) {n, e1, e2, key, LEN_ZERO, f, STORE_SET, fn}
+/* clang-format on */
 
 /* The opcode table; an entry without `run` is an unknown command. The
  * shapes are memcached's: e.g. set needs 8 bytes of extras and a key,
  * get a key and nothing else. */
 static const struct bin_cmd bin_cmds[256] = {
-	[BIN_CMD_GET] = GETLIKE("get", 0),
-	[BIN_CMD_GETQ] = GETLIKE("getq", BF_QUIET),
-	[BIN_CMD_GETK] = GETLIKE("getk", BF_WITHKEY),
-	[BIN_CMD_GETKQ] = GETLIKE("getkq", BF_WITHKEY | BF_QUIET),
-	[BIN_CMD_TOUCH] = GATLIKE("touch", BF_TOUCH),
-	[BIN_CMD_GAT] = GATLIKE("gat", BF_GAT),
-	[BIN_CMD_GATQ] = GATLIKE("gatq", BF_GAT | BF_QUIET),
-	[BIN_CMD_GATK] = GATLIKE("gatk", BF_GAT | BF_WITHKEY),
-	[BIN_CMD_GATKQ] = GATLIKE("gatkq", BF_GAT | BF_WITHKEY | BF_QUIET),
-	[BIN_CMD_SET] = UPDATE("set", 8, STORE_SET, 0),
-	[BIN_CMD_SETQ] = UPDATE("setq", 8, STORE_SET, BF_QUIET),
-	[BIN_CMD_ADD] = UPDATE("add", 8, STORE_ADD, 0),
-	[BIN_CMD_ADDQ] = UPDATE("addq", 8, STORE_ADD, BF_QUIET),
-	[BIN_CMD_REPLACE] = UPDATE("replace", 8, STORE_REPLACE, 0),
-	[BIN_CMD_REPLACEQ] = UPDATE("replaceq", 8, STORE_REPLACE, BF_QUIET),
-	[BIN_CMD_APPEND] = UPDATE("append", 0, STORE_APPEND, 0),
-	[BIN_CMD_APPENDQ] = UPDATE("appendq", 0, STORE_APPEND, BF_QUIET),
-	[BIN_CMD_PREPEND] = UPDATE("prepend", 0, STORE_PREPEND, 0),
-	[BIN_CMD_PREPENDQ] = UPDATE("prependq", 0, STORE_PREPEND, BF_QUIET),
-	[BIN_CMD_DELETE] = {"delete", 0, 0, LEN_NONZERO, LEN_ZERO, 0,
-	    STORE_SET, bin_delete},
-	[BIN_CMD_DELETEQ] = {"deleteq", 0, 0, LEN_NONZERO, LEN_ZERO, BF_QUIET,
-	    STORE_SET, bin_delete},
-	[BIN_CMD_INCREMENT] = ARITH("increment", BF_INCR),
-	[BIN_CMD_INCREMENTQ] = ARITH("incrementq", BF_INCR | BF_QUIET),
-	[BIN_CMD_DECREMENT] = ARITH("decrement", 0),
-	[BIN_CMD_DECREMENTQ] = ARITH("decrementq", BF_QUIET),
-	[BIN_CMD_QUIT] = BARE("quit", 0, bin_quit),
-	[BIN_CMD_QUITQ] = BARE("quitq", BF_QUIET, bin_quit),
-	[BIN_CMD_NOOP] = BARE("noop", 0, bin_noop),
-	[BIN_CMD_VERSION] = BARE("version", 0, bin_version),
-	[BIN_CMD_FLUSH] = {"flush", 0, 4, LEN_ZERO, LEN_ZERO, 0, STORE_SET,
-	    bin_flush},
-	[BIN_CMD_FLUSHQ] = {"flushq", 0, 4, LEN_ZERO, LEN_ZERO, BF_QUIET,
-	    STORE_SET, bin_flush},
-	[BIN_CMD_STAT] = {"stat", 0, 0, LEN_ANY, LEN_ZERO, 0, STORE_SET,
-	    bin_stat},
-	[BIN_CMD_VERBOSITY] = {"verbosity", 4, 4, LEN_ZERO, LEN_ZERO, 0,
-	    STORE_SET, bin_verbosity},
-	[BIN_CMD_SASL_LIST_MECHS] = BARE("sasl_list_mechs", 0, bin_sasl),
-	[BIN_CMD_SASL_AUTH] = {"sasl_auth", 0, 0, LEN_NONZERO, LEN_ANY, 0,
-	    STORE_SET, bin_sasl},
-	[BIN_CMD_SASL_STEP] = {"sasl_step", 0, 0, LEN_NONZERO, LEN_ANY, 0,
-	    STORE_SET, bin_sasl},
+    [BIN_CMD_GET] = GETLIKE("get", 0),
+    [BIN_CMD_GETQ] = GETLIKE("getq", BF_QUIET),
+    [BIN_CMD_GETK] = GETLIKE("getk", BF_WITHKEY),
+    [BIN_CMD_GETKQ] = GETLIKE("getkq", BF_WITHKEY | BF_QUIET),
+    [BIN_CMD_TOUCH] = GATLIKE("touch", BF_TOUCH),
+    [BIN_CMD_GAT] = GATLIKE("gat", BF_GAT),
+    [BIN_CMD_GATQ] = GATLIKE("gatq", BF_GAT | BF_QUIET),
+    [BIN_CMD_GATK] = GATLIKE("gatk", BF_GAT | BF_WITHKEY),
+    [BIN_CMD_GATKQ] = GATLIKE("gatkq", BF_GAT | BF_WITHKEY | BF_QUIET),
+    [BIN_CMD_SET] = UPDATE("set", 8, STORE_SET, 0),
+    [BIN_CMD_SETQ] = UPDATE("setq", 8, STORE_SET, BF_QUIET),
+    [BIN_CMD_ADD] = UPDATE("add", 8, STORE_ADD, 0),
+    [BIN_CMD_ADDQ] = UPDATE("addq", 8, STORE_ADD, BF_QUIET),
+    [BIN_CMD_REPLACE] = UPDATE("replace", 8, STORE_REPLACE, 0),
+    [BIN_CMD_REPLACEQ] = UPDATE("replaceq", 8, STORE_REPLACE, BF_QUIET),
+    [BIN_CMD_APPEND] = UPDATE("append", 0, STORE_APPEND, 0),
+    [BIN_CMD_APPENDQ] = UPDATE("appendq", 0, STORE_APPEND, BF_QUIET),
+    [BIN_CMD_PREPEND] = UPDATE("prepend", 0, STORE_PREPEND, 0),
+    [BIN_CMD_PREPENDQ] = UPDATE("prependq", 0, STORE_PREPEND, BF_QUIET),
+    [BIN_CMD_DELETE] = OTHER("delete", 0, 0, LEN_NONZERO, 0, bin_delete),
+    [BIN_CMD_DELETEQ] =
+        OTHER("deleteq", 0, 0, LEN_NONZERO, BF_QUIET, bin_delete),
+    [BIN_CMD_INCREMENT] = ARITH("increment", BF_INCR),
+    [BIN_CMD_INCREMENTQ] = ARITH("incrementq", BF_INCR | BF_QUIET),
+    [BIN_CMD_DECREMENT] = ARITH("decrement", 0),
+    [BIN_CMD_DECREMENTQ] = ARITH("decrementq", BF_QUIET),
+    [BIN_CMD_QUIT] = BARE("quit", 0, bin_quit),
+    [BIN_CMD_QUITQ] = BARE("quitq", BF_QUIET, bin_quit),
+    [BIN_CMD_NOOP] = BARE("noop", 0, bin_noop),
+    [BIN_CMD_VERSION] = BARE("version", 0, bin_version),
+    [BIN_CMD_FLUSH] = OTHER("flush", 0, 4, LEN_ZERO, 0, bin_flush),
+    [BIN_CMD_FLUSHQ] = OTHER("flushq", 0, 4, LEN_ZERO, BF_QUIET, bin_flush),
+    [BIN_CMD_STAT] = OTHER("stat", 0, 0, LEN_ANY, 0, bin_stat),
+    [BIN_CMD_VERBOSITY] = OTHER("verbosity", 4, 4, LEN_ZERO, 0, bin_verbosity),
+    [BIN_CMD_SASL_LIST_MECHS] = BARE("sasl_list_mechs", 0, bin_sasl),
+    [BIN_CMD_SASL_AUTH] = {"sasl_auth", 0, 0, LEN_NONZERO, LEN_ANY, 0,
+                           STORE_SET, bin_sasl},
+    [BIN_CMD_SASL_STEP] = {"sasl_step", 0, 0, LEN_NONZERO, LEN_ANY, 0,
+                           STORE_SET, bin_sasl},
 };
 
 /* ---- wire helpers ---- */
@@ -133,7 +126,7 @@ static uint32_t
 get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	       (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Reads a big-endian 64-bit number. */
@@ -280,17 +273,17 @@ proto_bin_opcode_name(uint8_t opcode)
  * memory. */
 static void
 bin_reply(conn *c, uint8_t opcode, uint32_t opaque, uint16_t status,
-    uint64_t cas, const void *ext, uint8_t extlen, const void *key,
-    uint16_t keylen, const void *val, uint32_t vlen)
+          uint64_t cas, const void *ext, uint8_t extlen, const void *key,
+          uint16_t keylen, const void *val, uint32_t vlen)
 {
 	struct bin_res res = {
-		.opcode = opcode,
-		.extlen = extlen,
-		.keylen = keylen,
-		.status = status,
-		.bodylen = (uint32_t)extlen + keylen + vlen,
-		.opaque = opaque,
-		.cas = cas,
+	    .opcode = opcode,
+	    .extlen = extlen,
+	    .keylen = keylen,
+	    .status = status,
+	    .bodylen = (uint32_t)extlen + keylen + vlen,
+	    .opaque = opaque,
+	    .cas = cas,
 	};
 	size_t total = BIN_HEADER_LEN + (size_t)res.bodylen;
 	uint8_t *p = (uint8_t *)conn_out_reserve(c, total);
@@ -319,15 +312,15 @@ bin_error(conn *c, uint8_t opcode, uint32_t opaque, uint16_t status)
 	const char *text = proto_bin_status_text(status);
 
 	bin_reply(c, opcode, opaque, status, 0, NULL, 0, NULL, 0, text,
-	    (uint32_t)strlen(text));
+	          (uint32_t)strlen(text));
 }
 
 /* Queues an empty success response carrying cas. */
 static void
 bin_ok(conn *c, uint8_t opcode, uint32_t opaque, uint64_t cas)
 {
-	bin_reply(c, opcode, opaque, BIN_STATUS_OK, cas, NULL, 0, NULL, 0,
-	    NULL, 0);
+	bin_reply(c, opcode, opaque, BIN_STATUS_OK, cas, NULL, 0, NULL, 0, NULL,
+	          0);
 }
 
 /* Maps a store result to a binary status. */
@@ -376,9 +369,9 @@ bin_skip(conn *c, uint32_t n)
 
 /* get/getq/getk/getkq, gat/gatq/gatk/gatkq and touch. */
 static enum proc_result
-bin_get(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_get(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
 	struct bin_res res;
 	uint8_t flags[4];
 	uint16_t keylen;
@@ -386,41 +379,42 @@ bin_get(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 	uint8_t *p;
 	item *it;
 
-	if (cmd->flags & (BF_GAT | BF_TOUCH))
-		it = store_touch(key, req->keylen,
-		    util_realtime((int64_t)get32(ext)),
-		    (cmd->flags & BF_GAT) != 0);
+	if (k->cmd->flags & (BF_GAT | BF_TOUCH))
+		it = store_touch(k->key, req->keylen,
+		                 util_realtime((int64_t)get32(k->ext)),
+		                 (k->cmd->flags & BF_GAT) != 0);
 	else
-		it = store_get(key, req->keylen);
+		it = store_get(k->key, req->keylen);
 	if (it == NULL) {
-		if (cmd->flags & BF_QUIET)
+		if (k->cmd->flags & BF_QUIET)
 			return PROC_DONE;
-		if (cmd->flags & BF_WITHKEY)
+		if (k->cmd->flags & BF_WITHKEY)
 			bin_reply(c, req->opcode, req->opaque,
-			    BIN_STATUS_KEY_ENOENT, 0, NULL, 0, key,
-			    req->keylen, NULL, 0);
+			          BIN_STATUS_KEY_ENOENT, 0, NULL, 0, k->key,
+			          req->keylen, NULL, 0);
 		else
 			bin_error(c, req->opcode, req->opaque,
-			    BIN_STATUS_KEY_ENOENT);
+			          BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
 	put32(flags, it->flags);
-	if (cmd->flags & BF_TOUCH) {
+	if (k->cmd->flags & BF_TOUCH) {
 		bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
-		    settings.use_cas ? it->cas : 0, flags, 4, NULL, 0, NULL, 0);
+		          settings.use_cas ? it->cas : 0, flags, 4, NULL, 0,
+		          NULL, 0);
 		store_release(it);
 		return PROC_DONE;
 	}
-	keylen = (cmd->flags & BF_WITHKEY) ? it->nkey : 0;
+	keylen = (k->cmd->flags & BF_WITHKEY) ? it->nkey : 0;
 	vlen = it->nbytes;
 	res = (struct bin_res){
-		.opcode = req->opcode,
-		.extlen = 4,
-		.keylen = keylen,
-		.status = BIN_STATUS_OK,
-		.bodylen = 4 + (uint32_t)keylen + vlen,
-		.opaque = req->opaque,
-		.cas = settings.use_cas ? it->cas : 0,
+	    .opcode = req->opcode,
+	    .extlen = 4,
+	    .keylen = keylen,
+	    .status = BIN_STATUS_OK,
+	    .bodylen = 4 + (uint32_t)keylen + vlen,
+	    .opaque = req->opaque,
+	    .cas = settings.use_cas ? it->cas : 0,
 	};
 	p = (uint8_t *)conn_out_reserve(c, BIN_HEADER_LEN + 4 + keylen);
 	if (p != NULL) {
@@ -449,7 +443,7 @@ bin_store_finish(conn *c, item *it)
 	if (r == STORE_OK) {
 		if (!c->pend.noreply)
 			bin_ok(c, c->pend.opcode, c->pend.opaque,
-			    settings.use_cas ? cas_out : 0);
+			       settings.use_cas ? cas_out : 0);
 		return;
 	}
 	switch (r) {
@@ -482,9 +476,9 @@ bin_store_done(conn *c)
 /* set/add/replace/append/prepend and their quiet forms. Runs with the
  * extras and key buffered; the value is read straight into the item. */
 static enum proc_result
-bin_update(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_update(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
 	uint32_t vlen = req->bodylen - req->extlen - req->keylen;
 	uint32_t flags = 0, exptime = 0;
 	uint64_t cas = bin_req_cas(req);
@@ -492,36 +486,36 @@ bin_update(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 	item *it = NULL;
 
 	if (req->extlen == 8) {
-		flags = get32(ext);
-		exptime = get32(ext + 4);
+		flags = get32(k->ext);
+		exptime = get32(k->ext + 4);
 	}
 	if (vlen > settings.item_size_max)
 		r = STORE_TOO_LARGE;
 	else
-		r = store_alloc(&it, key, req->keylen, flags,
-		    util_realtime((int64_t)exptime), vlen);
+		r = store_alloc(&it, k->key, req->keylen, flags,
+		                util_realtime((int64_t)exptime), vlen);
 	if (r != STORE_OK) {
 		bin_error(c, req->opcode, req->opaque,
-		    r == STORE_TOO_LARGE ? BIN_STATUS_E2BIG
-					 : BIN_STATUS_ENOMEM);
+		          r == STORE_TOO_LARGE ? BIN_STATUS_E2BIG
+		                               : BIN_STATUS_ENOMEM);
 		/* As memcached: a failed set must not leave the old value
 		 * readable. */
-		if (cmd->op == STORE_SET) {
-			item *old = store_peek(key, req->keylen);
+		if (k->cmd->op == STORE_SET) {
+			item *old = store_peek(k->key, req->keylen);
 			if (old != NULL) {
 				store_release(old);
-				store_delete(key, req->keylen, 0);
+				store_delete(k->key, req->keylen, 0);
 			}
 		}
 		return bin_skip(c, vlen);
 	}
-	c->pend.op = cmd->op;
+	c->pend.op = k->cmd->op;
 	/* A cas on set/add/replace turns them into a cas command. */
-	if (cas != 0 && (cmd->op == STORE_SET || cmd->op == STORE_ADD ||
-			    cmd->op == STORE_REPLACE))
+	if (cas != 0 && (k->cmd->op == STORE_SET || k->cmd->op == STORE_ADD ||
+	                 k->cmd->op == STORE_REPLACE))
 		c->pend.op = STORE_CAS;
 	c->pend.cas = cas;
-	c->pend.noreply = (cmd->flags & BF_QUIET) != 0;
+	c->pend.noreply = (k->cmd->flags & BF_QUIET) != 0;
 	c->pend.opcode = req->opcode;
 	c->pend.opaque = req->opaque;
 	conn_read_value(c, it, ITEM_value(it), vlen, 0, bin_store_done);
@@ -530,14 +524,15 @@ bin_update(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 
 /* delete/deleteq. */
 static enum proc_result
-bin_delete(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_delete(conn *c, const struct bin_call *k)
 {
-	enum store_result r = store_delete(key, req->keylen, bin_req_cas(req));
+	const struct bin_req *req = k->req;
+	enum store_result r =
+	    store_delete(k->key, req->keylen, bin_req_cas(req));
 
 	if (r != STORE_OK)
 		bin_error(c, req->opcode, req->opaque, bin_status_of(r));
-	else if (!(cmd->flags & BF_QUIET))
+	else if (!(k->cmd->flags & BF_QUIET))
 		bin_ok(c, req->opcode, req->opaque, 0);
 	return PROC_DONE;
 }
@@ -545,36 +540,38 @@ bin_delete(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 /* increment/decrement and quiet forms: extras are delta, initial value and
  * expiration (0xffffffff: do not create a missing key). */
 static enum proc_result
-bin_arith(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_arith(conn *c, const struct bin_call *k)
 {
-	uint64_t delta = get64(ext), initial = get64(ext + 8);
-	uint32_t exptime = get32(ext + 16);
+	const struct bin_req *req = k->req;
+	uint64_t delta = get64(k->ext), initial = get64(k->ext + 8);
+	uint32_t exptime = get32(k->ext + 16);
 	uint64_t value = 0, cas_out = 0;
 	enum store_result r;
 	uint8_t body[8];
 
-	r = store_arith(key, req->keylen, (cmd->flags & BF_INCR) != 0, delta,
-	    exptime != 0xffffffffu, initial, util_realtime((int64_t)exptime),
-	    bin_req_cas(req), &value, &cas_out, NULL);
+	r = store_arith(k->key, req->keylen, (k->cmd->flags & BF_INCR) != 0,
+	                delta, exptime != 0xffffffffu, initial,
+	                util_realtime((int64_t)exptime), bin_req_cas(req),
+	                &value, &cas_out, NULL);
 	if (r != STORE_OK) {
 		bin_error(c, req->opcode, req->opaque, bin_status_of(r));
 		return PROC_DONE;
 	}
-	if (cmd->flags & BF_QUIET)
+	if (k->cmd->flags & BF_QUIET)
 		return PROC_DONE;
 	put64(body, value);
 	bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
-	    settings.use_cas ? cas_out : 0, NULL, 0, NULL, 0, body, 8);
+	          settings.use_cas ? cas_out : 0, NULL, 0, NULL, 0, body, 8);
 	return PROC_DONE;
 }
 
 /* quit answers then closes; quitq closes at once. */
 static enum proc_result
-bin_quit(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_quit(conn *c, const struct bin_call *k)
 {
-	if (!(cmd->flags & BF_QUIET))
+	const struct bin_req *req = k->req;
+
+	if (!(k->cmd->flags & BF_QUIET))
 		bin_ok(c, req->opcode, req->opaque, 0);
 	c->close_reason = "quit";
 	return PROC_CLOSE;
@@ -582,10 +579,10 @@ bin_quit(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 
 /* flush/flushq, with an optional delay in the extras. */
 static enum proc_result
-bin_flush(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_flush(conn *c, const struct bin_call *k)
 {
-	uint32_t delay = req->extlen == 4 ? get32(ext) : 0;
+	const struct bin_req *req = k->req;
+	uint32_t delay = req->extlen == 4 ? get32(k->ext) : 0;
 
 	if (!settings.flush_enabled) {
 		/* -F: memcached refuses with an auth error, even if quiet. */
@@ -593,27 +590,29 @@ bin_flush(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 		return PROC_DONE;
 	}
 	store_flush(delay);
-	if (!(cmd->flags & BF_QUIET))
+	if (!(k->cmd->flags & BF_QUIET))
 		bin_ok(c, req->opcode, req->opaque, 0);
 	return PROC_DONE;
 }
 
 /* noop: always answered (it ends a batch of quiet commands). */
 static enum proc_result
-bin_noop(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_noop(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
+
 	bin_ok(c, req->opcode, req->opaque, 0);
 	return PROC_DONE;
 }
 
 /* version: the body is the version string. */
 static enum proc_result
-bin_version(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_version(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
+
 	bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK, 0, NULL, 0, NULL,
-	    0, MEMCACHED_VERSION, (uint32_t)strlen(MEMCACHED_VERSION));
+	          0, MEMCACHED_VERSION, (uint32_t)strlen(MEMCACHED_VERSION));
 	return PROC_DONE;
 }
 
@@ -633,26 +632,26 @@ bin_stat_emit(void *arg, const char *name, const char *value)
 	if (nlen > UINT16_MAX)
 		nlen = UINT16_MAX;
 	bin_reply(ctx->c, BIN_CMD_STAT, ctx->opaque, BIN_STATUS_OK, 0, NULL, 0,
-	    name, (uint16_t)nlen, value, (uint32_t)vlen);
+	          name, (uint16_t)nlen, value, (uint32_t)vlen);
 }
 
 /* stat: the key names a group (empty = general); a run of stat responses
  * ends with an empty one. */
 static enum proc_result
-bin_stat(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_stat(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
 	struct bin_stat_ctx ctx = {c, req->opaque};
 	char group[KEY_MAX_LENGTH + 1];
 
-	memcpy(group, key, req->keylen);
+	memcpy(group, k->key, req->keylen);
 	group[req->keylen] = '\0';
 	if (req->keylen == 0)
 		stats_general(bin_stat_emit, &ctx);
 	else if (strcmp(group, "reset") == 0)
 		stats_reset();
 	else if (strlen(group) != req->keylen ||
-	    !stats_group(group, bin_stat_emit, &ctx)) {
+	         !stats_group(group, bin_stat_emit, &ctx)) {
 		bin_error(c, req->opcode, req->opaque, BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
@@ -663,10 +662,10 @@ bin_stat(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 /* verbosity: sets the log level. memcached 1.6.18 mishandles this opcode;
  * we answer as the protocol documents it: an empty success. */
 static enum proc_result
-bin_verbosity(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_verbosity(conn *c, const struct bin_call *k)
 {
-	uint32_t level = get32(ext);
+	const struct bin_req *req = k->req;
+	uint32_t level = get32(k->ext);
 
 	if (level > LOG_LVL_TRACE)
 		level = LOG_LVL_TRACE;
@@ -678,9 +677,10 @@ bin_verbosity(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
 
 /* SASL opcodes: authentication is not built in (memcached without -S). */
 static enum proc_result
-bin_sasl(conn *c, const struct bin_req *req, const struct bin_cmd *cmd,
-    const uint8_t *ext, const char *key)
+bin_sasl(conn *c, const struct bin_call *k)
 {
+	const struct bin_req *req = k->req;
+
 	bin_error(c, req->opcode, req->opaque, BIN_STATUS_UNKNOWN_COMMAND);
 	return bin_skip(c, req->bodylen - req->extlen - req->keylen);
 }
@@ -694,6 +694,7 @@ proto_bin_process(conn *c)
 	const uint8_t *p = (const uint8_t *)c->rbuf + c->rpos;
 	size_t avail = c->rlen - c->rpos, need;
 	const struct bin_cmd *cmd;
+	struct bin_call call;
 	struct bin_req req;
 	int rc;
 
@@ -710,9 +711,9 @@ proto_bin_process(conn *c)
 		c->rpos = c->rlen;
 		if (rc > 0) {
 			log_debug("%d: binary: opcode 0x%02x: bad lengths "
-				  "(key %u, extras %u, body %u)",
-			    c->fd, req.opcode, req.keylen, req.extlen,
-			    req.bodylen);
+			          "(key %u, extras %u, body %u)",
+			          c->fd, req.opcode, req.keylen, req.extlen,
+			          req.bodylen);
 			bin_error(c, req.opcode, req.opaque, (uint16_t)rc);
 		}
 		c->close_reason = "binary: invalid request";
@@ -721,10 +722,10 @@ proto_bin_process(conn *c)
 	cmd = &bin_cmds[req.opcode];
 	if (cmd->run == NULL) {
 		log_debug("%d: binary: unknown opcode 0x%02x", c->fd,
-		    req.opcode);
+		          req.opcode);
 		c->rpos += BIN_HEADER_LEN;
 		bin_error(c, req.opcode, req.opaque,
-		    BIN_STATUS_UNKNOWN_COMMAND);
+		          BIN_STATUS_UNKNOWN_COMMAND);
 		return bin_skip(c, req.bodylen);
 	}
 	/* Streamed values need only extras and key buffered; everything
@@ -737,10 +738,13 @@ proto_bin_process(conn *c)
 	c->rpos += need;
 	if (log_enabled(LOG_LVL_DEBUG) && req.keylen > 0)
 		log_debug("%d: binary: %s key=%.*s", c->fd, cmd->name,
-		    (int)req.keylen,
-		    (const char *)p + BIN_HEADER_LEN + req.extlen);
+		          (int)req.keylen,
+		          (const char *)p + BIN_HEADER_LEN + req.extlen);
 	else
 		log_debug("%d: binary: %s", c->fd, cmd->name);
-	return cmd->run(c, &req, cmd, p + BIN_HEADER_LEN,
-	    (const char *)p + BIN_HEADER_LEN + req.extlen);
+	call.req = &req;
+	call.cmd = cmd;
+	call.ext = p + BIN_HEADER_LEN;
+	call.key = (const char *)p + BIN_HEADER_LEN + req.extlen;
+	return cmd->run(c, &call);
 }

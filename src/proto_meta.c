@@ -57,7 +57,7 @@ static size_t meta_put_i64(char *p, char flag, int64_t v);
 static int64_t meta_ttl(const item *it);
 static size_t meta_put_fail_flags(char *p, const struct meta_req *r);
 static void meta_out_fail(conn *c, const struct meta_req *r, const char *code);
-static void meta_touch(item **itp, int32_t ttl);
+static void meta_touch(item **itp, int32_t ttl, bool fetch);
 static void meta_mg(conn *c, struct meta_req *r);
 static enum proc_result meta_ms(conn *c, struct meta_req *r);
 static void meta_ms_done(conn *c);
@@ -623,11 +623,11 @@ meta_out_fail(conn *c, const struct meta_req *r, const char *code)
 
 /* Replaces *itp with the result of touching its key to `ttl`. */
 static void
-meta_touch(item **itp, int32_t ttl)
+meta_touch(item **itp, int32_t ttl, bool fetch)
 {
 	item *it = *itp;
 	item *nit =
-	    store_touch(ITEM_key(it), it->nkey, util_realtime(ttl), false);
+	    store_touch(ITEM_key(it), it->nkey, util_realtime(ttl), fetch);
 
 	if (nit != NULL) {
 		store_release(it);
@@ -639,12 +639,19 @@ meta_touch(item **itp, int32_t ttl)
 /* mg */
 
 /* Meta get: optional vivify, in-order flag output, then the Z/X/W
- * verdict (decided after T has been applied, as memcached does). */
+ * verdict (decided after T has been applied, as memcached does).
+ *
+ * The plain case is one store_get. With h/l/u/T/N the item is peeked at
+ * first (h and l report the state before this request) and the counters
+ * are kept the way memcached keeps them: a hit with T counts as a touch,
+ * a vivified miss as a get hit. */
 static void
 meta_mg(conn *c, struct meta_req *r)
 {
-	bool before = proto_meta_has(r, 'h') || proto_meta_has(r, 'l') ||
-	              proto_meta_has(r, 'u');
+	bool peek = proto_meta_has(r, 'h') || proto_meta_has(r, 'l') ||
+	            proto_meta_has(r, 'u') || proto_meta_has(r, 'T') ||
+	            proto_meta_has(r, 'N');
+	bool noupdate = proto_meta_has(r, 'u');
 	bool created = false, won = false, token, stale, fetched;
 	uint32_t atime;
 	item *it;
@@ -652,11 +659,14 @@ meta_mg(conn *c, struct meta_req *r)
 	size_t n;
 	int i;
 
-	server_stats.cmd_get++;
-	it = before ? store_peek(r->lkey, r->nlkey)
-	            : store_get(r->lkey, r->nlkey);
+	it =
+	    peek ? store_peek(r->lkey, r->nlkey) : store_get(r->lkey, r->nlkey);
+	if (!proto_meta_has(r, 'T') || (it == NULL && !proto_meta_has(r, 'N')))
+		server_stats.cmd_get++;
 	if (it == NULL) {
 		if (!proto_meta_has(r, 'N')) {
+			if (peek)
+				store_stats.get_misses++;
 			if (!proto_meta_has(r, 'q'))
 				meta_out_fail(c, r, "EN");
 			return;
@@ -681,7 +691,11 @@ meta_mg(conn *c, struct meta_req *r)
 			return;
 		}
 		store_set_token(it, true);
+		if (!proto_meta_has(r, 'T'))
+			store_stats.get_hits++;
 		created = won = true;
+	} else if (noupdate && !proto_meta_has(r, 'T')) {
+		store_stats.get_hits++;
 	}
 	fetched = !created && (it->iflags & ITEM_FETCHED) != 0;
 	atime = it->atime;
@@ -697,11 +711,12 @@ meta_mg(conn *c, struct meta_req *r)
 	for (i = 0; i < r->nflags; i++) {
 		switch (r->order[i]) {
 		case 'T':
-			meta_touch(&it, r->ttl);
+			meta_touch(&it, r->ttl, !noupdate && !created);
 			break;
 		case 'N':
-			if (created)
-				meta_touch(&it, r->vivify);
+			/* only matters after a T: N's TTL is the last word */
+			if (created && it->exptime != util_realtime(r->vivify))
+				meta_touch(&it, r->vivify, false);
 			break;
 		case 'c':
 			n += meta_put_u64(p + n, 'c', it->cas);
@@ -769,7 +784,7 @@ meta_mg(conn *c, struct meta_req *r)
 		conn_out_value(c, it);
 		conn_out(c, "\r\n", 2);
 	}
-	if (before && !created && !proto_meta_has(r, 'u')) {
+	if (peek && !created && !noupdate && !proto_meta_has(r, 'T')) {
 		/* the h/l answers had to be read first; now mark it read */
 		item *again = store_get(r->lkey, r->nlkey);
 		if (again != NULL)
@@ -991,7 +1006,7 @@ meta_md(conn *c, struct meta_req *r)
 			code = "EX";
 		} else {
 			if (proto_meta_has(r, 'T'))
-				meta_touch(&it, r->ttl);
+				meta_touch(&it, r->ttl, false);
 			store_mark_stale(it);
 			if (it->iflags & ITEM_TOKEN)
 				store_set_token(it, false);
@@ -1083,11 +1098,12 @@ meta_ma(conn *c, struct meta_req *r)
 		switch (r->order[i]) {
 		case 'T':
 			if (it != NULL)
-				meta_touch(&it, r->ttl);
+				meta_touch(&it, r->ttl, false);
 			break;
 		case 'N':
-			if (created && it != NULL)
-				meta_touch(&it, r->vivify);
+			if (created && it != NULL &&
+			    it->exptime != util_realtime(r->vivify))
+				meta_touch(&it, r->vivify, false);
 			break;
 		case 't':
 			n += meta_put_i64(p + n, 't', it ? meta_ttl(it) : -1);
@@ -1137,6 +1153,9 @@ meta_me(conn *c, struct meta_req *r)
 	size_t n;
 	int64_t exp;
 
+	/* memcached's cmd_meta counts only this debug command */
+	server_stats.cmd_meta++;
+
 	if (it == NULL) {
 		conn_out_str(c, "EN\r\n");
 		return;
@@ -1175,7 +1194,6 @@ proto_meta_process(conn *c, const char *line, size_t len)
 	struct meta_req req;
 
 	proto_meta_parse(line, len, &req);
-	server_stats.cmd_meta++;
 	switch (req.cmd) {
 	case META_ERROR:
 		conn_out_str(c, req.error);

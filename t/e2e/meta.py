@@ -436,7 +436,41 @@ def conv_split(c):
     return out
 
 
-CONVERSATIONS = [conv_split, conv_basic, conv_errors, conv_ms_errors, conv_ms_modes,
+STAT_KEYS = ["cmd_get", "cmd_set", "cmd_meta", "cmd_touch", "get_hits",
+             "get_misses", "touch_hits", "touch_misses", "delete_hits",
+             "delete_misses", "incr_hits", "decr_hits", "decr_misses"]
+
+
+def conv_stats(c):
+    """Which counters each meta command moves (memcached: mg with T on a
+    hit is a touch, a vivified miss is a get hit, cmd_meta counts me)."""
+    def stats():
+        r = c.req("stats\r\n")
+        return {ln.split(" ")[1]: int(ln.split(" ")[2])
+                for ln in r.split("\r\n") if ln.startswith("STAT ")
+                and ln.split(" ")[1] in STAT_KEYS}
+    out = []
+    c.req("ms st-a 1\r\nx\r\n")
+    for cmd in ["mn", "me st-a", "mg st-a v", "mg st-b v", "mg st-a h u",
+                "mg st-a u", "mg st-a T10", "mg st-b T10", "mg st-n1 N10",
+                "mg st-a", "ma st-n3", "md st-a", "md st-a",
+                "mg st-zz zz", "md st-zz zz", "mg st-n1 N10", "mg st-n1 q",
+                "ma st-n3 N0 MD", "ma st-n3 MD", "ma st-n3 C1"]:
+        before = stats()
+        out.append(c.req(cmd + "\r\n"))
+        after = stats()
+        out.append(cmd + ": " + " ".join(
+            "%s=%d" % (k, after[k] - before[k]) for k in STAT_KEYS
+            if after[k] != before[k]))
+    before = stats()
+    c.req("ms st-x 1\r\nx\r\n")
+    after = stats()
+    out.append("ms: " + " ".join("%s=%d" % (k, after[k] - before[k])
+                                 for k in STAT_KEYS if after[k] != before[k]))
+    return out
+
+
+CONVERSATIONS = [conv_stats, conv_split, conv_basic, conv_errors, conv_ms_errors, conv_ms_modes,
                  conv_ms_cas, conv_base64, conv_ttl, conv_recache, conv_md,
                  conv_ma, conv_me, conv_mixed]
 

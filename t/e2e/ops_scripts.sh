@@ -8,6 +8,9 @@
 # TOP_SRCDIR (the source tree; default two levels above this file).
 # Prints "N passed, N failed" and exits non-zero on any failure.
 
+# make check runs .sh tests with $(SHELL), which may be dash.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
 set -u
 
 TOP=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -153,6 +156,16 @@ wait_stat() {
 	for ((i = 0; i < $4 * 10; i++)); do
 		v=$(mc "$1" "$2" stats 2>/dev/null | awk -v k="$3" '$2 == k { print $3 }' | tr -d '\r')
 		[ "$v" = "$5" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Waits up to $4 seconds for key $3 of $1:$2 to have the value $5.
+wait_get() {
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		[ "$(mc "$1" "$2" "get $3" 2>/dev/null | sed -n 2p)" = "$5" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -447,11 +460,7 @@ else
 	for i in 1 2 3 4 5; do
 		mc_set 127.0.0.1 "$pport" "ops_k$i" "value$i"
 	done
-	check "replicated key on B" bash -c "
-		for i in \$(seq 50); do
-			[ \"\$(bash -c 'exec 3<>/dev/tcp/127.0.0.2/$pport; printf \"get ops_k5\\r\\n\" >&3; head -c 200 <&3' | tr -d '\r' | sed -n 2p)\" = value5 ] && exit 0
-			sleep 0.1
-		done; exit 1"
+	check "replicated key on B" wait_get 127.0.0.2 "$pport" ops_k5 5 value5
 	check_rc "pair-status on the live pair" 0 "$PY" "$SCRIPTS/pair-status" "127.0.0.1:$pport" "127.0.0.2:$pport"
 	cat "$tmp/out"
 	check_out "pair-status live: OK" ': OK$'

@@ -11,7 +11,7 @@
 /* Builds a request header into p. */
 static void
 mkhdr(uint8_t *p, uint8_t magic, uint8_t opcode, uint16_t keylen,
-    uint8_t extlen, uint32_t bodylen, uint32_t opaque, uint64_t cas)
+      uint8_t extlen, uint32_t bodylen, uint32_t opaque, uint64_t cas)
 {
 	int i;
 
@@ -46,7 +46,7 @@ START_TEST(test_parse_fields)
 	struct bin_req req;
 
 	mkhdr(h, BIN_REQ_MAGIC, BIN_CMD_SET, 3, 8, 16, 0xdeadbeef,
-	    0x0102030405060708ULL);
+	      0x0102030405060708ULL);
 	h[5] = 0x00;
 	h[6] = 0x12;
 	h[7] = 0x34;
@@ -102,8 +102,9 @@ END_TEST
 
 START_TEST(test_parse_get_family)
 {
-	static const uint8_t ops[] = {BIN_CMD_GET, BIN_CMD_GETQ, BIN_CMD_GETK,
-	    BIN_CMD_GETKQ, BIN_CMD_DELETE, BIN_CMD_DELETEQ};
+	static const uint8_t ops[] = {BIN_CMD_GET,    BIN_CMD_GETQ,
+	                              BIN_CMD_GETK,   BIN_CMD_GETKQ,
+	                              BIN_CMD_DELETE, BIN_CMD_DELETEQ};
 	size_t i;
 
 	for (i = 0; i < sizeof ops; i++) {
@@ -117,10 +118,11 @@ END_TEST
 
 START_TEST(test_parse_update_family)
 {
-	static const uint8_t with_ext[] = {BIN_CMD_SET, BIN_CMD_SETQ,
-	    BIN_CMD_ADD, BIN_CMD_ADDQ, BIN_CMD_REPLACE, BIN_CMD_REPLACEQ};
+	static const uint8_t with_ext[] = {BIN_CMD_SET,     BIN_CMD_SETQ,
+	                                   BIN_CMD_ADD,     BIN_CMD_ADDQ,
+	                                   BIN_CMD_REPLACE, BIN_CMD_REPLACEQ};
 	static const uint8_t no_ext[] = {BIN_CMD_APPEND, BIN_CMD_APPENDQ,
-	    BIN_CMD_PREPEND, BIN_CMD_PREPENDQ};
+	                                 BIN_CMD_PREPEND, BIN_CMD_PREPENDQ};
 	size_t i;
 
 	for (i = 0; i < sizeof with_ext; i++) {
@@ -158,7 +160,8 @@ END_TEST
 START_TEST(test_parse_bare)
 {
 	static const uint8_t ops[] = {BIN_CMD_NOOP, BIN_CMD_VERSION,
-	    BIN_CMD_QUIT, BIN_CMD_QUITQ, BIN_CMD_SASL_LIST_MECHS};
+	                              BIN_CMD_QUIT, BIN_CMD_QUITQ,
+	                              BIN_CMD_SASL_LIST_MECHS};
 	size_t i;
 
 	for (i = 0; i < sizeof ops; i++) {
@@ -198,17 +201,18 @@ END_TEST
 
 START_TEST(test_encode)
 {
-	static const uint8_t want[BIN_HEADER_LEN] = {0x81, 0x0c, 0x00, 0x02,
-	    0x04, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x0b, 0xca, 0xfe, 0xba,
-	    0xbe, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+	static const uint8_t want[BIN_HEADER_LEN] = {
+	    0x81, 0x0c, 0x00, 0x02, 0x04, 0x00, 0x00, 0x01,
+	    0x00, 0x01, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe,
+	    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
 	struct bin_res res = {
-		.opcode = BIN_CMD_GETK,
-		.extlen = 4,
-		.keylen = 2,
-		.status = 1,
-		.bodylen = 0x1000b,
-		.opaque = 0xcafebabe,
-		.cas = 0x1122334455667788ULL,
+	    .opcode = BIN_CMD_GETK,
+	    .extlen = 4,
+	    .keylen = 2,
+	    .status = 1,
+	    .bodylen = 0x1000b,
+	    .opaque = 0xcafebabe,
+	    .cas = 0x1122334455667788ULL,
 	};
 	uint8_t got[BIN_HEADER_LEN];
 
@@ -222,13 +226,12 @@ START_TEST(test_status_text)
 {
 	ck_assert_str_eq(proto_bin_status_text(0x0000), "");
 	ck_assert_str_eq(proto_bin_status_text(0x0001), "Not found");
-	ck_assert_str_eq(proto_bin_status_text(0x0002),
-	    "Data exists for key.");
+	ck_assert_str_eq(proto_bin_status_text(0x0002), "Data exists for key.");
 	ck_assert_str_eq(proto_bin_status_text(0x0003), "Too large.");
 	ck_assert_str_eq(proto_bin_status_text(0x0004), "Invalid arguments");
 	ck_assert_str_eq(proto_bin_status_text(0x0005), "Not stored.");
 	ck_assert_str_eq(proto_bin_status_text(0x0006),
-	    "Non-numeric server-side value for incr or decr");
+	                 "Non-numeric server-side value for incr or decr");
 	ck_assert_str_eq(proto_bin_status_text(0x0020), "Auth failure.");
 	ck_assert_str_eq(proto_bin_status_text(0x0081), "Unknown command");
 	ck_assert_str_eq(proto_bin_status_text(0x0082), "Out of memory");
@@ -240,8 +243,8 @@ END_TEST
  * accepted request fits the rule "extras + key <= body". */
 START_TEST(test_parse_exhaustive)
 {
-	static const uint32_t bodies[] = {0, 1, 4, 8, 20, 24, 250, 258, 271,
-	    0xffffffffu};
+	static const uint32_t bodies[] = {0,  1,   4,   8,   20,
+	                                  24, 250, 258, 271, 0xffffffffu};
 	static const uint16_t keys[] = {0, 1, 250, 251, 0xffff};
 	static const uint8_t exts[] = {0, 4, 8, 20, 255};
 	unsigned op;
@@ -252,7 +255,7 @@ START_TEST(test_parse_exhaustive)
 			for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
 				for (e = 0; e < sizeof exts; e++) {
 					int rc = parse((uint8_t)op, keys[k],
-					    exts[e], bodies[b]);
+					               exts[e], bodies[b]);
 					if (rc == 0) {
 						ck_assert_uint_le(
 						    (uint32_t)keys[k] + exts[e],
@@ -260,7 +263,7 @@ START_TEST(test_parse_exhaustive)
 						ck_assert_uint_le(keys[k], 250);
 					} else {
 						ck_assert(rc == 0x0004 ||
-						    rc == 0x0081);
+						          rc == 0x0081);
 					}
 				}
 }
