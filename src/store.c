@@ -558,7 +558,7 @@ store_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 {
 	uint64_t hv = hash_key(key, nkey), value;
 	enum store_result r;
-	item *cur, *it, *res;
+	item *cur, *it, *res = NULL;
 	char buf[24];
 	size_t len;
 
@@ -566,12 +566,14 @@ store_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 	cur = lookup(key, nkey, hv, NULL);
 	it = live(cur);
 	if (it == NULL) {
-		if (incr)
-			store_stats.incr_misses++;
-		else
-			store_stats.decr_misses++;
-		if (!autoviv)
+		/* memcached counts no miss when the key is created. */
+		if (!autoviv) {
+			if (incr)
+				store_stats.incr_misses++;
+			else
+				store_stats.decr_misses++;
 			return STORE_NOT_FOUND;
+		}
 		r = arith_create(key, nkey, hv, cur, initial, exptime, &res);
 		if (r != STORE_OK)
 			return r == STORE_TOO_LARGE ? STORE_NO_MEMORY : r;
@@ -659,6 +661,9 @@ store_flush(uint32_t delay)
 
 	check_flush();
 	store_stats.cmd_flush++;
+	/* As with exptime, a delay over 30 days is an absolute time. */
+	if (delay > REALTIME_MAXDELTA)
+		delay = delay > current_time ? delay - current_time : 0;
 	if (delay == 0) {
 		flush_at = 0;
 		items_flush_all();
