@@ -28,10 +28,10 @@ enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_ASCII, CONN_PROTO_BINARY };
 
 /* What a protocol's process function tells the connection loop. */
 enum proc_result {
-	PROC_DONE = 0,  /* consumed one request; call again */
-	PROC_MORE,      /* the next request is incomplete: read more */
-	PROC_NREAD,     /* switched to CONN_NREAD/CONN_SWALLOW */
-	PROC_CLOSE      /* close after flushing output (c->close_reason set) */
+	PROC_DONE = 0, /* consumed one request; call again */
+	PROC_MORE,     /* the next request is incomplete: read more */
+	PROC_NREAD,    /* switched to CONN_NREAD/CONN_SWALLOW */
+	PROC_CLOSE     /* close after flushing output (c->close_reason set) */
 };
 
 struct conn;
@@ -51,10 +51,10 @@ struct conn_pending {
 	enum store_op op;
 	uint64_t cas;
 	bool noreply;
-	uint8_t opcode;     /* binary opcode */
-	uint32_t opaque;    /* binary/meta opaque */
-	uint32_t mflags;    /* meta flags bitmask (proto_meta's own meaning) */
-	char mopaque[40];   /* meta opaque token text ("O...") */
+	uint8_t opcode;   /* binary opcode */
+	uint32_t opaque;  /* binary/meta opaque */
+	uint32_t mflags;  /* meta flags bitmask (proto_meta's own meaning) */
+	char mopaque[40]; /* meta opaque token text ("O...") */
 	uint8_t mopaque_len;
 	char mkey_ret[256]; /* meta: key to echo back (k flag) */
 	uint8_t mkey_len;
@@ -67,7 +67,7 @@ typedef struct conn {
 	enum conn_state state;
 	enum conn_proto proto;
 	struct event *ev;
-	short ev_flags;           /* what ev currently waits for */
+	short ev_flags; /* what ev currently waits for */
 	bool is_unix;
 	/* input: unprocessed bytes are rbuf[rpos, rlen) */
 	char *rbuf;
@@ -78,8 +78,8 @@ typedef struct conn {
 	item *nread_item;
 	char *nread_dst;
 	size_t nread_left;
-	char trailer[2];          /* the "\r\n" after a text value */
-	size_t trailer_need;      /* 2 for text, 0 for binary */
+	char trailer[2];     /* the "\r\n" after a text value */
+	size_t trailer_need; /* 2 for text, 0 for binary */
 	size_t trailer_got;
 	conn_nread_fn nread_done;
 	size_t swallow_left;
@@ -88,23 +88,23 @@ typedef struct conn {
 	struct iovec *iov;
 	int iovcnt;
 	int iovsize;
-	item **ilist;             /* items referenced by iov */
+	item **ilist; /* items referenced by iov */
 	int icnt;
 	int isize;
 	struct wchunk *whead;
 	struct wchunk *wtail;
-	size_t wbytes;            /* bytes queued, not yet written */
+	size_t wbytes; /* bytes queued, not yet written */
 	/* bookkeeping */
 	uint32_t last_active;
-	int reqs_left;            /* -R budget for this event */
+	int reqs_left; /* -R budget for this event */
 	const char *close_reason;
 	bool write_and_close;
-	bool yielded;             /* stopped by -R with input left */
-	bool lingering;           /* half-closed, discarding input */
+	bool yielded;   /* stopped by -R with input left */
+	bool lingering; /* half-closed, discarding input */
 	uint32_t linger_since;
 	struct conn *next_free;
 	struct conn *next_dead;
-	uint64_t sync_wait_offset;/* CONN_WAIT: repl offset awaited */
+	uint64_t sync_wait_offset; /* CONN_WAIT: repl offset awaited */
 	char peername[64];
 } conn;
 
@@ -144,7 +144,7 @@ void conn_out_value(conn *c, item *it);
  * c->nread_item and done owns that reference (it must store_release it).
  * If the connection closes first, the connection releases it. */
 void conn_read_value(conn *c, item *it, char *dst, size_t nbytes,
-    size_t trailer, conn_nread_fn done);
+                     size_t trailer, conn_nread_fn done);
 /* Discards the next n bytes of input. */
 void conn_swallow(conn *c, size_t n);
 

@@ -26,9 +26,11 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints msg at -vvv. */
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "msg: strerror(errno)" and exits with status 71 (EX_OSERR). */
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 /* Prints msg and exits with status 71 (EX_OSERR). */
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #define log_enabled(lvl) (log_verbose >= (lvl))
 

@@ -15,7 +15,8 @@ enum text_cmd {
 	TXT_SET, TXT_ADD, TXT_REPLACE, TXT_APPEND, TXT_PREPEND, TXT_CAS,
 	TXT_INCR, TXT_DECR, TXT_DELETE, TXT_TOUCH,
 	TXT_FLUSH_ALL, TXT_VERSION, TXT_VERBOSITY, TXT_QUIT, TXT_SHUTDOWN,
-	TXT_STATS, TXT_CACHE_MEMLIMIT, TXT_META
+	TXT_STATS, TXT_CACHE_MEMLIMIT, TXT_META,
+	TXT_DIGEST     /* ours: content digest, see store_digest() */
 };
 
 struct text_req {
@@ -37,6 +38,7 @@ struct text_req {
 	bool noreply;
 	const char *arg;       /* stats group / shutdown argument */
 	size_t narg;
+	uint32_t parts, lo, hi; /* digest: range [lo, hi) of parts */
 };
 
 /* proto_text.c */

@@ -18,20 +18,21 @@
 #define REPL_MAC_LEN 32
 
 enum repl_type {
-	REPL_HELLO = 1,      /* handshake: magic, version, node id, run id, offsets */
-	REPL_AUTH = 2,       /* HMAC over the peer's nonce */
-	REPL_ITEM = 3,       /* a whole item state */
-	REPL_DELETE = 4,     /* delete (tombstone) */
-	REPL_TOUCH = 5,      /* new exptime */
-	REPL_FLUSH = 6,      /* flush_all at an absolute time */
-	REPL_COPY_BEGIN = 7, /* a full copy starts */
-	REPL_COPY_END = 8,   /* a full copy ended: count of items sent */
-	REPL_PING = 9,       /* heartbeat: sender's offset and time */
-	REPL_ACK = 10,       /* receiver's applied offset */
-	REPL_DIGEST_REQ = 11,/* reconciliation: ask for range digests */
-	REPL_DIGEST = 12,    /* reconciliation: range digests */
-	REPL_RANGE_REQ = 13, /* reconciliation: send the items of a range */
-	REPL_RANGE_END = 14, /* reconciliation: a range has been sent */
+	REPL_HELLO =
+	    1,         /* handshake: magic, version, node id, run id, offsets */
+	REPL_AUTH = 2, /* HMAC over the peer's nonce */
+	REPL_ITEM = 3, /* a whole item state */
+	REPL_DELETE = 4,      /* delete (tombstone) */
+	REPL_TOUCH = 5,       /* new exptime */
+	REPL_FLUSH = 6,       /* flush_all at an absolute time */
+	REPL_COPY_BEGIN = 7,  /* a full copy starts */
+	REPL_COPY_END = 8,    /* a full copy ended: count of items sent */
+	REPL_PING = 9,        /* heartbeat: sender's offset and time */
+	REPL_ACK = 10,        /* receiver's applied offset */
+	REPL_DIGEST_REQ = 11, /* reconciliation: ask for range digests */
+	REPL_DIGEST = 12,     /* reconciliation: range digests */
+	REPL_RANGE_REQ = 13,  /* reconciliation: send the items of a range */
+	REPL_RANGE_END = 14,  /* reconciliation: a range has been sent */
 	REPL_TYPE_MAX = 15
 };
 
@@ -39,27 +40,27 @@ struct repl_hello {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t node_id;
-	uint64_t run_id;         /* random per process start */
-	uint64_t peer_run_id;    /* the run id we last synced from, 0 if none */
-	uint64_t resume_offset;  /* next offset we need from that run */
-	uint32_t flags;          /* REPL_HELLO_* */
+	uint64_t run_id;        /* random per process start */
+	uint64_t peer_run_id;   /* the run id we last synced from, 0 if none */
+	uint64_t resume_offset; /* next offset we need from that run */
+	uint32_t flags;         /* REPL_HELLO_* */
 	uint8_t nonce[REPL_NONCE_LEN];
 };
-#define REPL_HELLO_SYNC 0x1   /* sender runs -o repl_sync */
-#define REPL_HELLO_AUTH 0x2   /* sender requires a secret */
+#define REPL_HELLO_SYNC 0x1 /* sender runs -o repl_sync */
+#define REPL_HELLO_AUTH 0x2 /* sender requires a secret */
 
 /* A decoded record. Pointers point into the decoded buffer. */
 struct repl_msg {
 	enum repl_type type;
-	size_t len;              /* total bytes, header included */
-	struct repl_hello hello; /* REPL_HELLO */
-	uint8_t mac[REPL_MAC_LEN];/* REPL_AUTH */
+	size_t len;                /* total bytes, header included */
+	struct repl_hello hello;   /* REPL_HELLO */
+	uint8_t mac[REPL_MAC_LEN]; /* REPL_AUTH */
 	/* REPL_ITEM, REPL_DELETE, REPL_TOUCH */
 	uint64_t version;
 	uint16_t origin;
 	uint64_t cas;
 	uint32_t flags;
-	uint32_t exptime;        /* ITEM, TOUCH: absolute unix time */
+	uint32_t exptime; /* ITEM, TOUCH: absolute unix time */
 	const char *key;
 	uint8_t nkey;
 	const char *value;
@@ -94,16 +95,16 @@ size_t repl_encode_hello(struct repl_buf *b, const struct repl_hello *h);
 size_t repl_encode_auth(struct repl_buf *b, const uint8_t mac[REPL_MAC_LEN]);
 size_t repl_encode_item(struct repl_buf *b, const item *it);
 size_t repl_encode_delete(struct repl_buf *b, const char *key, size_t nkey,
-    uint64_t version, uint16_t origin, uint64_t cas);
+                          uint64_t version, uint16_t origin, uint64_t cas);
 size_t repl_encode_touch(struct repl_buf *b, const char *key, size_t nkey,
-    uint32_t exptime, uint64_t version, uint16_t origin);
+                         uint32_t exptime, uint64_t version, uint16_t origin);
 size_t repl_encode_flush(struct repl_buf *b, uint32_t when, uint64_t version,
-    uint16_t origin);
+                         uint16_t origin);
 /* COPY_BEGIN, COPY_END (count), PING (offset), ACK (offset). */
 size_t repl_encode_u64(struct repl_buf *b, enum repl_type type, uint64_t v);
 size_t repl_encode_digest(struct repl_buf *b, enum repl_type type,
-    uint32_t parts, uint32_t lo, uint32_t hi, const uint64_t *digests,
-    size_t ndigests);
+                          uint32_t parts, uint32_t lo, uint32_t hi,
+                          const uint64_t *digests, size_t ndigests);
 /* Encodes the record for a store mutation. */
 size_t repl_encode_mutation(struct repl_buf *b, const struct mutation *m);
 /* Decodes one record from p[0..len). Returns the bytes it takes (> 0),
@@ -111,7 +112,7 @@ size_t repl_encode_mutation(struct repl_buf *b, const struct mutation *m);
  * type, a length over max_body, or fields that do not add up); then *err
  * names the problem. */
 long repl_decode(const uint8_t *p, size_t len, size_t max_body,
-    struct repl_msg *m, const char **err);
+                 struct repl_msg *m, const char **err);
 /* Returns digest i (0 <= i < hi - lo) of a decoded REPL_DIGEST. */
 uint64_t repl_msg_digest(const struct repl_msg *m, uint32_t i);
 /* Returns the record type's name ("ITEM", ...). */

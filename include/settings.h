@@ -13,39 +13,40 @@ enum protocol { PROTO_AUTO = 0, PROTO_ASCII, PROTO_BINARY };
 
 struct settings {
 	/* listeners */
-	int port;                 /* -p, default 11211 */
-	int udpport;              /* -U, accepted, never served */
-	char *inter;              /* -l, comma list, may repeat (joined by ',') */
-	char *socketpath;         /* -s */
-	int access;               /* -a, octal mask, default 0700 */
-	int backlog;              /* -b, default 1024 */
-	enum protocol protocol;   /* -B */
+	int port;               /* -p, default 11211 */
+	int udpport;            /* -U, accepted, never served */
+	char *inter;            /* -l, comma list, may repeat (joined by ',') */
+	char *socketpath;       /* -s */
+	int access;             /* -a, octal mask, default 0700 */
+	int backlog;            /* -b, default 1024 */
+	enum protocol protocol; /* -B */
 	/* process */
-	bool daemonize;           /* -d */
-	char *pid_file;           /* -P */
-	char *username;           /* -u */
-	bool coredumps;           /* -r */
-	bool lock_memory;         /* -k, accepted with a warning */
-	int verbose;              /* -v count */
-	int num_threads;          /* -t, accepted, one loop */
+	bool daemonize;   /* -d */
+	char *pid_file;   /* -P */
+	char *username;   /* -u */
+	bool coredumps;   /* -r */
+	bool lock_memory; /* -k, accepted with a warning */
+	int verbose;      /* -v count */
+	int num_threads;  /* -t, accepted, one loop */
 	/* memory and items */
-	size_t maxbytes;          /* -m, bytes, default 64 MB */
-	bool evict_to_free;       /* true unless -M */
-	double factor;            /* -f, default 1.25 */
-	int chunk_size;           /* -n, default 48 */
-	size_t item_size_max;     /* -I, default 1 MB */
-	size_t slab_page_size;    /* derived: max(1 MB, item_size_max) */
-	bool use_cas;             /* false with -C */
-	int hashpower_init;       /* -o hashpower */
+	size_t maxbytes;       /* -m, bytes, default 64 MB */
+	bool evict_to_free;    /* true unless -M */
+	double factor;         /* -f, default 1.25 */
+	int chunk_size;        /* -n, default 48 */
+	size_t item_size_max;  /* -I, default 1 MB */
+	size_t slab_page_size; /* derived: max(1 MB, item_size_max) */
+	bool use_cas;          /* false with -C */
+	int hashpower_init;    /* -o hashpower */
 	/* connections */
-	int maxconns;             /* -c, default 1024 */
-	int reqs_per_event;       /* -R, default 20 */
-	size_t max_conn_output;   /* bytes queued for one client before we stop reading it */
-	int idle_timeout;         /* -o idle_timeout, seconds, 0 = off */
-	bool maxconns_fast;       /* -o maxconns_fast (default on) */
+	int maxconns;           /* -c, default 1024 */
+	int reqs_per_event;     /* -R, default 20 */
+	size_t max_conn_output; /* bytes queued for one client before we stop
+	                           reading it */
+	int idle_timeout;       /* -o idle_timeout, seconds, 0 = off */
+	bool maxconns_fast;     /* -o maxconns_fast (default on) */
 	/* commands */
-	bool shutdown_command;    /* -A */
-	bool flush_enabled;       /* false with -F */
+	bool shutdown_command; /* -A */
+	bool flush_enabled;    /* false with -F */
 	/* replication */
 	char *repl_peer;          /* -x */
 	int repl_port;            /* -X, default 11212, 0 = off */
@@ -75,6 +76,6 @@ void settings_usage(FILE *out);
 /* Splits one -l entry (host, host:port, [v6] or [v6]:port) into host and
  * port (-1 when the entry has none). Returns 0, or -1 if malformed. */
 int settings_split_listen(const char *entry, char *host, size_t hostsz,
-			  int *port);
+                          int *port);
 
 #endif

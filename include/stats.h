@@ -9,7 +9,7 @@
 #include "store.h"
 
 struct server_stats {
-	uint32_t started;          /* unix time the server started */
+	uint32_t started; /* unix time the server started */
 	uint64_t curr_conns;
 	uint64_t total_conns;
 	uint64_t rejected_conns;

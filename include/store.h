@@ -184,6 +184,17 @@ size_t store_iter_next(struct store_iter *si, size_t max_items,
 /* Closes the iterator (the table may grow again). */
 void store_iter_end(struct store_iter *si);
 
+/* store.c: content digests, to compare two nodes (text command "digest",
+ * scripts/repl-compare). The key hash space is cut in `parts` equal parts
+ * (part = (hash_key >> 32) * parts >> 32); the digest of parts [lo, hi) is
+ * the sum (mod 2^64) of a 64-bit hash of (key, value, flags, exptime, cas,
+ * version, origin) over the live, unexpired items whose key is there, so
+ * it does not depend on the order of the items. Tombstones and the
+ * node-local bits (atime, iflags, LRU place) are left out. *items (may be
+ * NULL) gets the number of items summed. Walks the range synchronously. */
+uint64_t store_digest(uint32_t parts, uint32_t lo, uint32_t hi,
+    uint64_t *items);
+
 /* store.c: numbers for stats */
 struct store_stats {
 	uint64_t curr_items;

@@ -1,4 +1,5 @@
-/* util.h: small helpers shared by every module: number parsing and the clock. */
+/* util.h: small helpers shared by every module: number parsing and the clock.
+ */
 #ifndef UTIL_H
 #define UTIL_H
 
@@ -10,7 +11,8 @@
 #define KEY_MAX_LENGTH 250         /* memcached's key limit */
 #define LINE_MAX_LENGTH 2048       /* a non-retrieval text line */
 #define GET_LINE_MAX_LENGTH 262144 /* a get/gets/gat line with many keys */
-#define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* exptime above this is absolute */
+#define REALTIME_MAXDELTA                                                      \
+	(60 * 60 * 24 * 30) /* exptime above this is absolute */
 
 /* util.c */
 /* Parses a whole token as an unsigned 64-bit number (memcached's rules:

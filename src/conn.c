@@ -65,8 +65,8 @@ static void conn_free(conn *c);
 static void conn_out_reset(conn *c);
 
 static const char *conn_state_names[] = {
-	"conn_listening", "conn_read",    "conn_nread", "conn_swallow",
-	"conn_wait",      "conn_closing", "conn_closed"};
+    "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
+    "conn_wait",      "conn_closing", "conn_closed"};
 
 /* Returns the state's name. */
 const char *
@@ -85,7 +85,7 @@ conn_set_state(conn *c, enum conn_state state)
 		return;
 	if (log_enabled(LOG_LVL_TRACE))
 		log_trace("%d: going from %s to %s", c->fd,
-		    conn_state_name(c->state), conn_state_name(state));
+		          conn_state_name(c->state), conn_state_name(state));
 	c->state = state;
 }
 
@@ -135,8 +135,8 @@ conn_add_listener(int fd, bool is_unix)
 		fatal("calloc");
 	l->fd = fd;
 	l->is_unix = is_unix;
-	l->ev = event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_accept_cb,
-	    l);
+	l->ev =
+	    event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_accept_cb, l);
 	if (l->ev == NULL || event_add(l->ev, NULL) < 0)
 		fatalx("cannot add listener event");
 	l->next = listeners;
@@ -157,17 +157,18 @@ conn_listen_tcp(const char *host, const char *port)
 	err = getaddrinfo(host, port, &hints, &res);
 	if (err != 0)
 		fatalx("getaddrinfo(%s): %s", host ? host : "*",
-		    gai_strerror(err));
+		       gai_strerror(err));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int fd, on = 1;
 
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			           sizeof on);
 		if (conn_nonblock(fd) < 0 ||
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 			if (errno == EADDRINUSE)
@@ -243,7 +244,8 @@ conn_init(struct event_base *base)
 		return;
 	if (settings.inter == NULL || settings.inter[0] == '\0') {
 		if (conn_listen_tcp(NULL, portbuf) == 0)
-			fatalx("failed to listen on TCP port %d", settings.port);
+			fatalx("failed to listen on TCP port %d",
+			       settings.port);
 		return;
 	}
 	{
@@ -354,7 +356,8 @@ conn_new(int fd, bool is_unix)
 	c->yielded = false;
 	c->lingering = false;
 	c->peername[0] = '\0';
-	c->ev = event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
+	c->ev =
+	    event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) < 0) {
 		if (c->ev != NULL)
 			event_free(c->ev);
@@ -373,7 +376,7 @@ conn_new(int fd, bool is_unix)
 			return NULL;
 		}
 		memset(nt + conn_table_size, 0,
-		    (nsize - conn_table_size) * sizeof *nt);
+		       (nsize - conn_table_size) * sizeof *nt);
 		conn_table = nt;
 		conn_table_size = nsize;
 	}
@@ -421,7 +424,8 @@ conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		if (!l->is_unix) {
 			int on = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
+			           sizeof on);
 		}
 		c = conn_new(fd, l->is_unix);
 		if (c == NULL) {
@@ -441,7 +445,7 @@ conn_close(conn *c, const char *reason)
 	if (c->state == CONN_CLOSED)
 		return;
 	log_debug("<%d connection closed (%s)", c->fd,
-	    reason ? reason : "unknown");
+	          reason ? reason : "unknown");
 	c->close_reason = reason;
 	if ((c->state == CONN_NREAD) && c->nread_item != NULL)
 		store_release(c->nread_item);
@@ -688,7 +692,7 @@ conn_flush(conn *c)
 	}
 	if (first > 0) {
 		memmove(c->iov, c->iov + first,
-		    sizeof *c->iov * (size_t)(c->iovcnt - first));
+		        sizeof *c->iov * (size_t)(c->iovcnt - first));
 		c->iovcnt -= first;
 	}
 	return false;
@@ -710,7 +714,7 @@ conn_nread_finish(conn *c)
 /* Starts reading a value into an item (see conn.h). */
 void
 conn_read_value(conn *c, item *it, char *dst, size_t nbytes, size_t trailer,
-    conn_nread_fn done)
+                conn_nread_fn done)
 {
 	size_t avail = c->rlen - c->rpos, n;
 
@@ -772,7 +776,7 @@ conn_feed_pending(conn *c)
 		c->nread_left -= n;
 		if (c->nread_left == 0) {
 			while (c->trailer_got < c->trailer_need &&
-			    c->rpos < c->rlen)
+			       c->rpos < c->rlen)
 				c->trailer[c->trailer_got++] =
 				    c->rbuf[c->rpos++];
 			if (c->trailer_got == c->trailer_need)
@@ -817,7 +821,7 @@ conn_read(conn *c)
 			if (nb == NULL) {
 				server_stats.read_buf_oom++;
 				conn_out_str(c, "SERVER_ERROR out of memory "
-						"reading request\r\n");
+				                "reading request\r\n");
 				conn_flush(c);
 				conn_close(c, "out of memory");
 				return -1;
@@ -849,7 +853,7 @@ conn_process(conn *c)
 	c->reqs_left = settings.reqs_per_event;
 	c->yielded = false;
 	while (c->state != CONN_CLOSED && c->state != CONN_CLOSING &&
-	    c->state != CONN_WAIT) {
+	       c->state != CONN_WAIT) {
 		enum proc_result r;
 
 		if (c->state == CONN_NREAD || c->state == CONN_SWALLOW) {
@@ -868,8 +872,8 @@ conn_process(conn *c)
 			return;
 		}
 		if (c->proto == CONN_PROTO_UNKNOWN) {
-			bool bin = (unsigned char)c->rbuf[c->rpos] ==
-			    BIN_REQ_MAGIC;
+			bool bin =
+			    (unsigned char)c->rbuf[c->rpos] == BIN_REQ_MAGIC;
 			if (settings.protocol == PROTO_BINARY && !bin) {
 				conn_close(c, "not binary protocol");
 				return;
@@ -879,7 +883,7 @@ conn_process(conn *c)
 			c->proto = bin ? CONN_PROTO_BINARY : CONN_PROTO_ASCII;
 		}
 		r = c->proto == CONN_PROTO_BINARY ? proto_bin_process(c)
-						  : proto_text_process(c);
+		                                  : proto_text_process(c);
 		c->reqs_left--;
 		if (r == PROC_MORE)
 			return;
@@ -908,7 +912,7 @@ conn_update_events(conn *c)
 	if (want != c->ev_flags) {
 		event_del(c->ev);
 		event_assign(c->ev, conn_base, c->fd, want | EV_PERSIST,
-		    conn_event_cb, c);
+		             conn_event_cb, c);
 		if (want != 0)
 			event_add(c->ev, NULL);
 		c->ev_flags = want;
@@ -939,7 +943,8 @@ conn_linger(conn *c)
 	}
 	while ((n = read(c->fd, sink, sizeof sink)) > 0)
 		;
-	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+	if (n == 0 ||
+	    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 		conn_close(c, c->close_reason ? c->close_reason : "closing");
 }
 
@@ -954,8 +959,7 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		conn_flush(c);
 		if (c->state == CONN_CLOSED)
 			goto out;
-		if (c->wbytes <= settings.max_conn_output &&
-		    c->rpos < c->rlen)
+		if (c->wbytes <= settings.max_conn_output && c->rpos < c->rlen)
 			conn_process(c); /* resume a paused client */
 	}
 	if ((what & EV_READ) && c->lingering) {
@@ -963,8 +967,7 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		goto out;
 	}
 	if ((what & EV_READ) && c->state != CONN_CLOSED) {
-		if (c->yielded && c->rpos < c->rlen &&
-		    c->state == CONN_READ) {
+		if (c->yielded && c->rpos < c->rlen && c->state == CONN_READ) {
 			conn_process(c);
 		} else if (c->state != CONN_CLOSING && c->state != CONN_WAIT) {
 			ssize_t n = conn_read(c);
@@ -1017,7 +1020,7 @@ conn_idle_check(void)
 			continue;
 		if (c != NULL && c->state == CONN_READ && c->rpos == c->rlen &&
 		    current_time - c->last_active >
-			(uint32_t)settings.idle_timeout) {
+		        (uint32_t)settings.idle_timeout) {
 			server_stats.idle_kicks++;
 			conn_close(c, "idle timeout");
 			conn_free(c);
@@ -1043,12 +1046,13 @@ conn_stats(stat_emit_fn emit, void *ctx)
 			continue;
 		if (c->is_unix) {
 			snprintf(val, sizeof val, "unix:%s",
-			    settings.socketpath ? settings.socketpath : "");
+			         settings.socketpath ? settings.socketpath
+			                             : "");
 		} else if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) ==
-			       0 &&
-		    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host,
-			serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) ==
-			0) {
+		               0 &&
+		           getnameinfo((struct sockaddr *)&ss, sl, host,
+		                       sizeof host, serv, sizeof serv,
+		                       NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
 			snprintf(val, sizeof val, "tcp:%s:%s", host, serv);
 		} else {
 			snprintf(val, sizeof val, "tcp:unknown");

@@ -337,6 +337,19 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		}
 		return;
 	}
+	if (tok_is(&t[0], "digest") && (n == 1 || n == 4)) {
+		req->cmd = TXT_DIGEST;
+		req->parts = 1;
+		req->lo = 0;
+		req->hi = 1;
+		if (n == 4 && (!util_strtoul(t[1].p, t[1].len, &req->parts) ||
+		    !util_strtoul(t[2].p, t[2].len, &req->lo) ||
+		    !util_strtoul(t[3].p, t[3].len, &req->hi) ||
+		    req->parts == 0 || req->lo > req->hi ||
+		    req->hi > req->parts))
+			text_error(req, "CLIENT_ERROR bad command line format");
+		return;
+	}
 	if (tok_is(&t[0], "cache_memlimit") && (n == 2 || n == 3)) {
 		req->cmd = TXT_CACHE_MEMLIMIT;
 		req->noreply = tok_is(&t[n - 1], "noreply");
@@ -709,6 +722,16 @@ text_execute(conn *c, struct text_req *req)
 		store_set_memlimit(settings.maxbytes);
 		REPLY(c, req->noreply, "OK");
 		return PROC_DONE;
+	case TXT_DIGEST: {
+		uint64_t items, d = store_digest(req->parts, req->lo, req->hi,
+		    &items);
+		char line[64];
+
+		snprintf(line, sizeof(line), "DIGEST %016llx %llu\r\n",
+		    (unsigned long long)d, (unsigned long long)items);
+		conn_out_str(c, line);
+		return PROC_DONE;
+	}
 	case TXT_META:
 		break;
 	}

@@ -37,6 +37,11 @@
 #ifdef __linux__
 #include <sys/random.h>
 #endif
+#ifdef HAVE_LIBCRYPTO
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#endif
 
 #include "log.h"
 #include "repl.h"
@@ -69,7 +74,9 @@
 #define REPL_TIMEOUT_DEFAULT 3                  /* seconds, without -o */
 #define REPL_DRAIN_WAIT_SEC 10                  /* clean shutdown, at most */
 #define REPL_LISTEN_BACKLOG 8
-#define REPL_PEER_LEN 80 /* "[v6 address]:port" */
+#define REPL_PEER_LEN 80     /* "[v6 address]:port" */
+#define REPL_SECRET_MAX 4096 /* bytes of -o repl_secret, at most */
+#define REPL_AUTH_LABEL "repcached-auth"
 
 enum copy_state {
 	COPY_IDLE = 0, /* not started */
@@ -88,6 +95,9 @@ struct repl_conn {
 	bool dead;      /* closed; freed by the reaper */
 	bool hello_rx;  /* the peer's HELLO has arrived */
 	bool announced; /* "accept"/"connect" was logged at -v */
+	bool auth_sent; /* our AUTH is queued */
+	bool authed;    /* the peer's AUTH verified (or no secret in use) */
+	uint8_t nonce[REPL_NONCE_LEN]; /* our challenge in our HELLO */
 	struct event *rev;
 	struct event *wev;
 	bool wev_on;
@@ -155,6 +165,8 @@ static struct {
 	struct repl_conn *links;
 	struct repl_conn *dead;
 	uint64_t run_id;
+	uint8_t *secret; /* -o repl_secret contents, NULL without */
+	size_t secret_len;
 	char peer_host[256]; /* -x host, "" without -x */
 	char peer_port[16];
 	uint64_t last_peer_run_id; /* resume hooks: whom we last synced with */
@@ -183,6 +195,8 @@ static void link_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void accept_cb(evutil_socket_t fd, short what, void *arg);
 static void copy_fill(struct repl_conn *l);
 static void check_start(struct repl_conn *l);
+static bool link_ready(struct repl_conn *l);
+static void link_queued(struct repl_conn *l, size_t n, bool live);
 static void repl_listen(void);
 static void repl_connect_start(void);
 static void drain_finish(const char *why);
@@ -249,17 +263,22 @@ random_u64(void)
 	return v ? v : 1;
 }
 
-/* Fills nonce bytes from the kernel (for the AUTH step). */
+/* Fills p with n bytes from the kernel's random source (the AUTH
+ * challenge); a node that cannot get them must not authenticate. */
 static void
 random_bytes(uint8_t *p, size_t n)
 {
-	size_t i;
+	size_t got = 0;
 
-	for (i = 0; i < n; i += 8) {
-		uint64_t v = random_u64();
-		size_t k = n - i < 8 ? n - i : 8;
+	while (got < n) {
+		ssize_t r = getrandom(p + got, n - got, 0);
 
-		memcpy(p + i, &v, k);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("replication: getrandom");
+		}
+		got += (size_t)r;
 	}
 }
 
@@ -730,6 +749,69 @@ accept_refused(const char **why)
 	return false;
 }
 
+/* Returns true if two socket addresses name the same IP (ports ignored;
+ * an IPv4-mapped IPv6 address equals its IPv4 address). */
+static bool
+same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	struct in_addr a4 = {0}, b4 = {0};
+	bool a_is4 = false, b_is4 = false;
+
+	if (a->sa_family == AF_INET6 && b->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr,
+		              sizeof(struct in6_addr)) == 0;
+	if (a->sa_family == AF_INET) {
+		a4 = ((const struct sockaddr_in *)a)->sin_addr;
+		a_is4 = true;
+	} else if (a->sa_family == AF_INET6 &&
+	           IN6_IS_ADDR_V4MAPPED(
+	               &((const struct sockaddr_in6 *)a)->sin6_addr)) {
+		memcpy(&a4,
+		       &((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr[12],
+		       4);
+		a_is4 = true;
+	}
+	if (b->sa_family == AF_INET) {
+		b4 = ((const struct sockaddr_in *)b)->sin_addr;
+		b_is4 = true;
+	} else if (b->sa_family == AF_INET6 &&
+	           IN6_IS_ADDR_V4MAPPED(
+	               &((const struct sockaddr_in6 *)b)->sin6_addr)) {
+		memcpy(&b4,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr.s6_addr[12],
+		       4);
+		b_is4 = true;
+	}
+	return a_is4 && b_is4 && a4.s_addr == b4.s_addr;
+}
+
+/* With -x, returns true only if sa is one of the addresses the -x host
+ * resolves to now (resolved at each accept, so a changed name is
+ * followed); without -x every address is allowed. *why says why not. */
+static bool
+peer_addr_allowed(const struct sockaddr *sa, const char **why)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	bool ok = false;
+
+	if (repl.peer_host[0] == '\0')
+		return true;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(repl.peer_host, NULL, &hints, &res) != 0) {
+		*why = "cannot resolve the configured peer";
+		return false;
+	}
+	for (ai = res; ai != NULL && !ok; ai = ai->ai_next)
+		ok = same_ip(sa, ai->ai_addr);
+	freeaddrinfo(res);
+	if (!ok)
+		*why = "not the configured peer";
+	return ok;
+}
+
 /* Accepts a peer, or refuses it (logged) if one is already linked. */
 static void
 accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -749,6 +831,11 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	format_addr((struct sockaddr *)&ss, slen, peer, sizeof(peer));
+	if (!peer_addr_allowed((struct sockaddr *)&ss, &why)) {
+		log_reject(peer, why);
+		close(fd);
+		return;
+	}
 	if (accept_refused(&why)) {
 		log_reject(peer, why);
 		close(fd);
@@ -922,6 +1009,28 @@ link_update_write(struct repl_conn *l)
 	}
 }
 
+/* Encodes a live mutation for l. A touch goes out as the whole item
+ * state (ITEM), not as TOUCH: a TOUCH applied by last-writer-wins on top
+ * of a concurrent write of another value would leave the two nodes with
+ * different values under the same version. Returns the bytes appended. */
+static size_t
+encode_live(struct repl_conn *l, const struct mutation *m)
+{
+	item *it;
+	size_t n;
+
+	if (m->type != MUT_TOUCH)
+		return repl_encode_mutation(&l->out, m);
+	it = store_peek(m->key, m->nkey);
+	if (it == NULL || it->version != m->version)
+		n = repl_encode_mutation(&l->out, m);
+	else
+		n = repl_encode_item(&l->out, it);
+	if (it != NULL)
+		store_release(it);
+	return n;
+}
+
 /* The store's mutation hook: appends the record to every link that is up
  * (batched: the write happens from the write callback). A queue over its
  * bound closes the link, so the reconnect does a full copy. */
@@ -934,9 +1043,12 @@ repl_hook(const struct mutation *m)
 		size_t n;
 
 		next = l->next;
-		if (l->state < REPL_HANDSHAKE || l->state > REPL_ONLINE)
+		/* Only a promoted link (HELLO checked, AUTH verified) gets
+		 * data; what a handshake misses is in the full copy. */
+		if (!l->linked || l->state < REPL_COPYING ||
+		    l->state > REPL_ONLINE)
 			continue;
-		n = repl_encode_mutation(&l->out, m);
+		n = encode_live(l, m);
 		link_queued(l, n, true);
 		l->data_off = l->out_off;
 		repl.st.items_sent++;
@@ -1078,13 +1190,87 @@ check_start(struct repl_conn *l)
 /* Handshake                                                               */
 /* ---------------------------------------------------------------------- */
 
-/* Hook for the AUTH step (a later issue): returns true when the link may
- * proceed without it. */
+/*
+ * Peer authentication (-o repl_secret). Each HELLO carries a fresh random
+ * nonce; each side proves the secret with
+ *     AUTH = HMAC-SHA256(secret, peer_nonce || own_run_id || "repcached-auth")
+ * (run id as 8 bytes, big endian). Putting the prover's own run id in the
+ * MAC means a node never answers a challenge it could be asked to verify
+ * itself: a peer claiming our run id is refused as "connected to itself",
+ * so our AUTH cannot be reflected back to us. The connecting side proves
+ * first; the accepting side answers only after it has verified that, so a
+ * stranger connecting to us never gets an AUTH of ours to relay to the
+ * other node. No data record (ITEM, DELETE, TOUCH, FLUSH, COPY_*) goes to
+ * a link before the peer's AUTH is verified, and none is accepted from it.
+ */
+
+/* Computes the AUTH MAC over nonce || run_id || label into mac. */
+static void
+auth_mac(const uint8_t *nonce, uint64_t run_id, uint8_t mac[REPL_MAC_LEN])
+{
+#ifdef HAVE_LIBCRYPTO
+	uint8_t msg[REPL_NONCE_LEN + 8 + sizeof(REPL_AUTH_LABEL) - 1];
+	unsigned int mlen = REPL_MAC_LEN;
+	int i;
+
+	memcpy(msg, nonce, REPL_NONCE_LEN);
+	for (i = 0; i < 8; i++)
+		msg[REPL_NONCE_LEN + i] = (uint8_t)(run_id >> (56 - 8 * i));
+	memcpy(msg + REPL_NONCE_LEN + 8, REPL_AUTH_LABEL,
+	       sizeof(REPL_AUTH_LABEL) - 1);
+	if (HMAC(EVP_sha256(), repl.secret, (int)repl.secret_len, msg,
+	         sizeof(msg), mac, &mlen) == NULL ||
+	    mlen != REPL_MAC_LEN)
+		fatalx("replication: HMAC-SHA256 failed");
+#else
+	(void)nonce;
+	(void)run_id;
+	(void)mac;
+	fatalx("replication: built without libcrypto: no secret support");
+#endif
+}
+
+/* Returns true if mac is the peer's correct answer to our nonce. */
+static bool
+auth_verify(const struct repl_conn *l, const uint8_t mac[REPL_MAC_LEN])
+{
+	uint8_t want[REPL_MAC_LEN];
+
+	auth_mac(l->nonce, l->peer_hello.run_id, want);
+#ifdef HAVE_LIBCRYPTO
+	return CRYPTO_memcmp(want, mac, REPL_MAC_LEN) == 0;
+#else
+	return false;
+#endif
+}
+
+/* Queues our AUTH, the answer to the peer's nonce. */
+static void
+auth_send(struct repl_conn *l)
+{
+	uint8_t mac[REPL_MAC_LEN];
+
+	auth_mac(l->peer_hello.nonce, repl.run_id, mac);
+	link_queued(l, repl_encode_auth(&l->out, mac), false);
+	l->auth_sent = true;
+	link_update_write(l);
+}
+
+/* Refuses a peer that failed authentication: logs the reject line
+ * ("authentication failed") at -v and the detail at -vv. */
+static void
+auth_reject(struct repl_conn *l, const char *detail)
+{
+	log_reject(l->peer, "authentication failed");
+	link_close(l, "authentication failed: %s", detail);
+}
+
+/* Returns true when the link may proceed to promotion: no secret is in
+ * use, or the peer's AUTH has been verified. */
 static bool
 auth_done(struct repl_conn *l)
 {
-	(void)l;
-	return true;
+	return repl.secret == NULL || l->authed;
 }
 
 /* Hook for a partial resync (a later issue): returns true if the peer can
@@ -1111,9 +1297,10 @@ link_established(struct repl_conn *l)
 	h.peer_run_id = repl.last_peer_run_id;
 	h.resume_offset = repl.last_in_off;
 	h.flags = settings.repl_sync ? REPL_HELLO_SYNC : 0;
-	if (settings.repl_secret_file != NULL)
+	if (repl.secret != NULL)
 		h.flags |= REPL_HELLO_AUTH;
-	random_bytes(h.nonce, sizeof(h.nonce));
+	random_bytes(l->nonce, sizeof(l->nonce));
+	memcpy(h.nonce, l->nonce, sizeof(h.nonce));
 	l->last_rx_ms = mono_ms();
 	link_set_state(l, REPL_HANDSHAKE);
 	if (event_add(l->rev, NULL) < 0)
@@ -1149,7 +1336,6 @@ link_promote(struct repl_conn *l)
 static bool
 handle_hello(struct repl_conn *l, const struct repl_hello *h)
 {
-	struct repl_conn *other;
 	char why[96];
 
 	if (l->hello_rx) {
@@ -1175,13 +1361,55 @@ handle_hello(struct repl_conn *l, const struct repl_hello *h)
 		log_warnx("replication: peer %s has our node id %u: "
 		          "concurrent writes may not converge",
 		          l->peer, (unsigned)store_node_id);
-	if ((h->flags & REPL_HELLO_AUTH) && settings.repl_secret_file == NULL) {
+	if ((h->flags & REPL_HELLO_AUTH) && repl.secret == NULL) {
 		log_reject(l->peer, "peer requires a secret");
 		link_close(l, "peer requires a secret");
 		return false;
 	}
-	if (!auth_done(l))
+	if (repl.secret != NULL && !(h->flags & REPL_HELLO_AUTH)) {
+		auth_reject(l, "the peer has no secret");
+		return false;
+	}
+	if (!auth_done(l)) {
+		/* The connecting side proves first (see above). */
+		if (l->outgoing)
+			auth_send(l);
 		return true;
+	}
+	return link_ready(l);
+}
+
+/* Handles the peer's AUTH: verifies it, answers it on the accepting side,
+ * and promotes the link. Returns false if l was closed. */
+static bool
+handle_auth(struct repl_conn *l, const uint8_t mac[REPL_MAC_LEN])
+{
+	if (repl.secret == NULL) {
+		link_close(l, "protocol error: unexpected AUTH");
+		return false;
+	}
+	if (l->authed) {
+		link_close(l, "protocol error: second AUTH");
+		return false;
+	}
+	if (!auth_verify(l, mac)) {
+		auth_reject(l, "wrong AUTH (different secret?)");
+		return false;
+	}
+	l->authed = true;
+	log_debug("replication: peer %s authenticated", l->peer);
+	if (!l->auth_sent)
+		auth_send(l);
+	return link_ready(l);
+}
+
+/* The handshake is complete (HELLO checked, AUTH verified if required):
+ * keeps at most one link and promotes l. Returns false if l was closed. */
+static bool
+link_ready(struct repl_conn *l)
+{
+	const struct repl_hello *h = &l->peer_hello;
+	struct repl_conn *other;
 
 	/* At most one link. Two links to the same peer come from both sides
 	 * connecting at once: both nodes keep the one opened by the node with
@@ -1246,6 +1474,16 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		           repl_type_name(m->type));
 		return false;
 	}
+	/* Until the handshake is done only HELLO and AUTH may come: nothing
+	 * from an unauthenticated peer is applied or answered. */
+	if (!l->linked && m->type != REPL_HELLO && m->type != REPL_AUTH) {
+		repl.st.malformed++;
+		if (repl.secret != NULL && !l->authed)
+			log_reject(l->peer, "authentication failed");
+		link_close(l, "protocol error: %s before the handshake ended",
+		           repl_type_name(m->type));
+		return false;
+	}
 	if (is_data_type(m->type)) {
 		if (l->state < REPL_COPYING) {
 			link_close(l, "protocol error: %s before the handshake",
@@ -1260,10 +1498,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 	case REPL_HELLO:
 		return handle_hello(l, &m->hello);
 	case REPL_AUTH:
-		/* The AUTH step is a later issue; a peer that sends it
-		 * without being asked is out of protocol. */
-		link_close(l, "protocol error: unexpected AUTH");
-		return false;
+		return handle_auth(l, m->mac);
 	case REPL_ITEM:
 		apply_item(m);
 		break;
@@ -1488,7 +1723,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			}
 		}
-		link_ping(l);
+		if (l->linked)
+			link_ping(l);
 	}
 	if (repl.draining)
 		return;
@@ -1702,6 +1938,54 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 /* Public entry points                                                     */
 /* ---------------------------------------------------------------------- */
 
+/* Reads the -o repl_secret file into repl.secret, without one trailing
+ * newline ("\n" or "\r\n"). A file that cannot be read, or is empty or
+ * longer than REPL_SECRET_MAX, stops the daemon: running without the
+ * protection the operator asked for would be worse. */
+static void
+secret_load(const char *path)
+{
+	uint8_t buf[REPL_SECRET_MAX + 1];
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		fatal("replication: cannot read the secret file %s", path);
+	while (len < sizeof(buf)) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fatal("replication: cannot read the secret file %s",
+			      path);
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (len > REPL_SECRET_MAX)
+		fatalx("replication: the secret file %s is longer than %d "
+		       "bytes",
+		       path, REPL_SECRET_MAX);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		fatalx("replication: the secret file %s is empty", path);
+#ifndef HAVE_LIBCRYPTO
+	fatalx("replication: built without libcrypto: -o repl_secret is not "
+	       "supported");
+#endif
+	repl.secret = malloc(len);
+	if (repl.secret == NULL)
+		fatalx("replication: out of memory (secret)");
+	memcpy(repl.secret, buf, len);
+	repl.secret_len = len;
+	memset(buf, 0, sizeof(buf));
+}
+
 /* Starts replication per settings: connect to -x first, else listen. */
 void
 repl_init(struct event_base *base)
@@ -1716,6 +2000,8 @@ repl_init(struct event_base *base)
 		return;
 	}
 	repl.enabled = true;
+	if (settings.repl_secret_file != NULL)
+		secret_load(settings.repl_secret_file);
 	repl.reaper = event_new(base, -1, 0, reaper_cb, NULL);
 	repl.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
 	if (repl.reaper == NULL || repl.timer == NULL ||
@@ -1735,6 +2021,11 @@ repl_init(struct event_base *base)
 			repl.peer_host[0] = '\0';
 		}
 	}
+	if (repl.peer_host[0] == '\0' && repl.secret == NULL)
+		log_warnx("replication: no -x peer and no -o repl_secret: any "
+		          "host that reaches port %d can replicate to and from "
+		          "this node; set -x <peer> or -o repl_secret=<file>",
+		          settings.repl_port);
 	if (repl.peer_host[0] != '\0')
 		repl_connect_start();
 	else
@@ -1762,6 +2053,10 @@ repl_destroy(void)
 		event_free(repl.drain_timer);
 	if (store_mutation_hook == repl_hook)
 		store_mutation_hook = NULL;
+	if (repl.secret != NULL) {
+		memset(repl.secret, 0, repl.secret_len);
+		free(repl.secret);
+	}
 	memset(&repl, 0, sizeof(repl));
 	repl.lfd = -1;
 }

@@ -66,9 +66,9 @@ emit_u64(stat_emit_fn emit, void *ctx, const char *name, uint64_t v)
 }
 
 /* Emits name with a formatted value. */
-static void
-emit_fmt(stat_emit_fn emit, void *ctx, const char *name, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+static void emit_fmt(stat_emit_fn emit, void *ctx, const char *name,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 emit_fmt(stat_emit_fn emit, void *ctx, const char *name, const char *fmt, ...)
@@ -96,14 +96,15 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit(ctx, "version", MEMCACHED_VERSION);
 	emit(ctx, "libevent", event_get_version());
 	emit_u64(emit, ctx, "pointer_size", 8 * sizeof(void *));
-	emit_fmt(emit, ctx, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
-	    (long)ru.ru_utime.tv_usec);
+	emit_fmt(emit, ctx, "rusage_user", "%ld.%06ld",
+	         (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
 	emit_fmt(emit, ctx, "rusage_system", "%ld.%06ld",
-	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
+	         (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
 	emit_u64(emit, ctx, "max_connections", (uint64_t)settings.maxconns);
 	emit_u64(emit, ctx, "curr_connections", server_stats.curr_conns);
 	emit_u64(emit, ctx, "total_connections", server_stats.total_conns);
-	emit_u64(emit, ctx, "rejected_connections", server_stats.rejected_conns);
+	emit_u64(emit, ctx, "rejected_connections",
+	         server_stats.rejected_conns);
 	emit_u64(emit, ctx, "connection_structures", server_stats.conn_structs);
 	emit_u64(emit, ctx, "response_obj_oom", server_stats.response_obj_oom);
 	emit_u64(emit, ctx, "read_buf_oom", server_stats.read_buf_oom);
@@ -135,7 +136,7 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "limit_maxbytes", (uint64_t)settings.maxbytes);
 	emit_u64(emit, ctx, "accepting_conns", 1);
 	emit_u64(emit, ctx, "listen_disabled_num",
-	    server_stats.listen_disabled_num);
+	         server_stats.listen_disabled_num);
 	emit_u64(emit, ctx, "threads", 1);
 	emit_u64(emit, ctx, "conn_yields", server_stats.conn_yields);
 	emit_u64(emit, ctx, "hash_power_level", s->hash_power_level);
@@ -166,23 +167,26 @@ stats_settings(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "verbosity", (uint64_t)settings.verbose);
 	emit(ctx, "evictions", settings.evict_to_free ? "on" : "off");
 	emit(ctx, "domain_socket",
-	    settings.socketpath ? settings.socketpath : "NULL");
+	     settings.socketpath ? settings.socketpath : "NULL");
 	emit_fmt(emit, ctx, "umask", "%o", settings.access);
 	emit_fmt(emit, ctx, "growth_factor", "%.2f", settings.factor);
 	emit_u64(emit, ctx, "chunk_size", (uint64_t)settings.chunk_size);
 	emit_u64(emit, ctx, "num_threads", 1);
-	emit_u64(emit, ctx, "reqs_per_event", (uint64_t)settings.reqs_per_event);
+	emit_u64(emit, ctx, "reqs_per_event",
+	         (uint64_t)settings.reqs_per_event);
 	emit(ctx, "cas_enabled", settings.use_cas ? "yes" : "no");
 	emit_u64(emit, ctx, "tcp_backlog", (uint64_t)settings.backlog);
 	emit(ctx, "binding_protocol", protos[settings.protocol]);
 	emit(ctx, "auth_enabled_sasl", "no");
 	emit_u64(emit, ctx, "item_size_max", (uint64_t)settings.item_size_max);
 	emit(ctx, "maxconns_fast", settings.maxconns_fast ? "yes" : "no");
-	emit_u64(emit, ctx, "hashpower_init", (uint64_t)settings.hashpower_init);
+	emit_u64(emit, ctx, "hashpower_init",
+	         (uint64_t)settings.hashpower_init);
 	emit(ctx, "flush_enabled", settings.flush_enabled ? "yes" : "no");
 	emit_u64(emit, ctx, "idle_timeout", (uint64_t)settings.idle_timeout);
 	emit(ctx, "shutdown_enabled", settings.shutdown_command ? "yes" : "no");
-	emit(ctx, "repl_peer", settings.repl_peer ? settings.repl_peer : "NULL");
+	emit(ctx, "repl_peer",
+	     settings.repl_peer ? settings.repl_peer : "NULL");
 	emit_u64(emit, ctx, "repl_port", (uint64_t)settings.repl_port);
 	emit_u64(emit, ctx, "repl_qsize", (uint64_t)settings.repl_qsize);
 	emit_u64(emit, ctx, "repl_timeout", (uint64_t)settings.repl_timeout);

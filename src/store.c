@@ -996,3 +996,75 @@ store_set_memlimit(size_t bytes)
 	settings.maxbytes = bytes;
 	slabs_set_limit(bytes);
 }
+
+/* ---- digests ---- */
+
+struct digest_acc {
+	uint32_t parts, lo, hi;
+	uint64_t sum;
+	uint64_t items;
+};
+
+/* Mixes w into h (a multiply-xorshift finalizer over h ^ w). */
+static inline uint64_t
+digest_mix(uint64_t h, uint64_t w)
+{
+	h ^= w;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Returns the part (0..parts-1) a key hash falls in. */
+static inline uint32_t
+digest_part(uint64_t hv, uint32_t parts)
+{
+	return (uint32_t)(((hv >> 32) * parts) >> 32);
+}
+
+/* Adds one live item in range to the digest (iterator callback). */
+static void
+digest_one(item *it, void *arg)
+{
+	struct digest_acc *d = arg;
+	uint64_t hk, h;
+	uint32_t part;
+
+	if (it->iflags & ITEM_TOMBSTONE)
+		return;
+	hk = hash_key(ITEM_key(it), it->nkey);
+	part = digest_part(hk, d->parts);
+	if (part < d->lo || part >= d->hi)
+		return;
+	h = digest_mix(hk, hash_key(ITEM_value(it), it->nbytes));
+	h = digest_mix(h, (uint64_t)it->flags << 32 | it->exptime);
+	h = digest_mix(h, it->cas);
+	h = digest_mix(h, it->version);
+	h = digest_mix(h, (uint64_t)it->origin << 32 | it->nbytes);
+	d->sum += h;
+	d->items++;
+}
+
+/* Returns the digest of the live items in parts [lo, hi) of `parts`
+ * (0 for an empty or invalid range); *items gets their number. */
+uint64_t
+store_digest(uint32_t parts, uint32_t lo, uint32_t hi, uint64_t *items)
+{
+	struct digest_acc d = {parts, lo, hi, 0, 0};
+	struct store_iter si;
+
+	if (items != NULL)
+		*items = 0;
+	if (parts == 0 || lo >= hi || hi > parts)
+		return 0;
+	store_iter_begin(&si);
+	while (!si.done)
+		(void)store_iter_next(&si, 65536, digest_one, &d);
+	store_iter_end(&si);
+	if (items != NULL)
+		*items = d.items;
+	return d.sum;
+}

@@ -127,7 +127,8 @@ util_clock_update(void)
 
 	gettimeofday(&tv, NULL);
 	current_time = (uint32_t)tv.tv_sec;
-	current_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	current_time_ms =
+	    (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 /* Converts a protocol exptime into absolute unix time (0 = never). */

@@ -47,8 +47,31 @@ def eq(got, want, name):
     return check(got == want, name, "got %r want %r" % (got, want))
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "WARNING: ThreadSanitizer")
+
+
+def sanitizer_check():
+    """Fails the test if any daemon printed a sanitizer report."""
+    for d in _daemons:
+        try:
+            text = d.log()
+        except OSError:
+            continue
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                i = text.index(mark)
+                check(False, "sanitizer report from %s" % " ".join(d.cmd),
+                      text[max(0, i - 200):i + 2000])
+                break
+
+
 def done():
     """Prints the closing line and exits non-zero on any failure."""
+    for d in _daemons:
+        if d.proc.poll() is None:
+            d.stop()
+    sanitizer_check()
     cleanup()
     print("%d passed, %d failed" % (_results["passed"], _results["failed"]))
     sys.exit(1 if _results["failed"] or not _results["passed"] else 0)

@@ -17,11 +17,11 @@ parse(const char *line)
 	return r;
 }
 
-#define ASSERT_ERR(line, msg)                                              \
-	do {                                                               \
-		struct text_req r_ = parse(line);                          \
-		ck_assert_int_eq(r_.cmd, TXT_ERROR);                       \
-		ck_assert_str_eq(r_.error, msg);                           \
+#define ASSERT_ERR(line, msg)                                                  \
+	do {                                                                   \
+		struct text_req r_ = parse(line);                              \
+		ck_assert_int_eq(r_.cmd, TXT_ERROR);                           \
+		ck_assert_str_eq(r_.error, msg);                               \
 	} while (0)
 
 START_TEST(test_set)
@@ -58,10 +58,10 @@ START_TEST(test_set_errors)
 	ASSERT_ERR("set foo 0 x 1", "CLIENT_ERROR bad command line format");
 	ASSERT_ERR("set foo 0 0 -1", "CLIENT_ERROR bad command line format");
 	ASSERT_ERR("set foo 0 0 4294967296",
-	    "CLIENT_ERROR bad command line format");
+	           "CLIENT_ERROR bad command line format");
 	ck_assert_uint_eq(parse("set foo 4294967296 0 1").flags, 0);
 	ASSERT_ERR("set foo 18446744073709551616 0 1",
-	    "CLIENT_ERROR bad command line format");
+	           "CLIENT_ERROR bad command line format");
 	ASSERT_ERR("set foo -1 0 1", "CLIENT_ERROR bad command line format");
 	ASSERT_ERR("cas foo 0 0 1", "ERROR");
 	ASSERT_ERR("cas foo 0 0 1 -5", "CLIENT_ERROR bad command line format");
@@ -140,7 +140,7 @@ START_TEST(test_arith)
 	ASSERT_ERR("incr k -1", "CLIENT_ERROR invalid numeric delta argument");
 	ASSERT_ERR("incr k abc", "CLIENT_ERROR invalid numeric delta argument");
 	ASSERT_ERR("incr k 18446744073709551616",
-	    "CLIENT_ERROR invalid numeric delta argument");
+	           "CLIENT_ERROR invalid numeric delta argument");
 	ASSERT_ERR("incr k", "ERROR");
 }
 END_TEST
@@ -158,7 +158,7 @@ START_TEST(test_delete)
 	ck_assert_int_eq(r.cmd, TXT_DELETE);
 	ck_assert(r.noreply);
 	ASSERT_ERR("delete k 5", "CLIENT_ERROR bad command line format.  "
-				 "Usage: delete <key> [noreply]");
+	                         "Usage: delete <key> [noreply]");
 	ASSERT_ERR("delete", "ERROR");
 }
 END_TEST

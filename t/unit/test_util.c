@@ -15,7 +15,7 @@ START_TEST(test_strtoull)
 
 	ck_assert(util_strtoull(S("0"), &v) && v == 0);
 	ck_assert(util_strtoull(S("18446744073709551615"), &v) &&
-	    v == UINT64_MAX);
+	          v == UINT64_MAX);
 	ck_assert(!util_strtoull(S("18446744073709551616"), &v));
 	ck_assert(!util_strtoull(S("-1"), &v));
 	ck_assert(!util_strtoull(S("12a"), &v));
@@ -36,7 +36,7 @@ START_TEST(test_strtol)
 	ck_assert(!util_strtol(S("-"), &v));
 	ck_assert(!util_strtol(S("--1"), &v));
 	ck_assert(util_strtoll(S("-9223372036854775808"), &w) &&
-	    w == INT64_MIN);
+	          w == INT64_MIN);
 	ck_assert(!util_strtoll(S("9223372036854775808"), &w));
 }
 END_TEST
@@ -72,7 +72,8 @@ START_TEST(test_realtime)
 	current_time = 1700000000;
 	ck_assert_uint_eq(util_realtime(0), 0);
 	ck_assert_uint_eq(util_realtime(10), 1700000010);
-	ck_assert_uint_eq(util_realtime(60 * 60 * 24 * 30), 1700000000 + 2592000);
+	ck_assert_uint_eq(util_realtime(60 * 60 * 24 * 30),
+	                  1700000000 + 2592000);
 	ck_assert_uint_eq(util_realtime(60 * 60 * 24 * 30 + 1), 2592001);
 	ck_assert_uint_eq(util_realtime(1800000000), 1800000000);
 	ck_assert_uint_eq(util_realtime(-1), 1);
