@@ -328,6 +328,50 @@ def walkthrough(a, b):
               "A (restarted): get key -> xi")
 
 
+def tick(node, timeout=3.0):
+    """Waits for node's once-a-second clock refresh (its `stats` time
+    changes); returns our wall time of the change and the open client."""
+    c = node.client()
+    first = c.stats().get("time")
+    end = time.time() + timeout
+    while time.time() < end:
+        if c.stats().get("time") != first:
+            return time.time(), c
+    raise RuntimeError("%s: stats time did not change" % node.name)
+
+
+def lww_ms_setup(a, b, key):
+    """While the link is cut, writes key on one node right after that
+    node's clock refresh, then 20 ms later on the other node, choosing
+    the order so the later write falls before the later node's next
+    refresh. Returns (key, the later writer's value), or (None, None)
+    when the two nodes refresh their clocks within 30 ms of each other
+    (then no order shows the difference)."""
+    t_a, c = tick(a)
+    c.close()
+    t_b, c = tick(b)
+    c.close()
+    off_ab = (t_b - t_a) % 1.0  # b refreshes off_ab s after each a refresh
+    if 0.06 <= off_ab <= 0.97:
+        first, second = a, b
+    elif 0.03 <= off_ab <= 0.94:
+        first, second = b, a
+    else:
+        print("# clock refreshes %.3f s apart: no millisecond LWW check"
+              % off_ab)
+        return None, None
+    cs = second.client()
+    _, cf = tick(first)
+    cf.set(key, "first", flags=5)
+    time.sleep(0.02)
+    cs.set(key, "second", flags=6)
+    cf.close()
+    cs.close()
+    print("# %s written on %s, then 20 ms later on %s (clock refresh "
+          "offset %.3f s)" % (key, first.name, second.name, off_ab))
+    return key, b"second"
+
+
 def cut(a, b, side, rnd):
     """Cuts the veth link inside side's namespace while the pair is
     linked: both notice within the heartbeat timeout, both serve writes
@@ -374,7 +418,9 @@ def cut(a, b, side, rnd):
     both = ["both%d_%d" % (rnd, i) for i in range(100)]
     for k in both:
         ca.set(k, "fromA", flags=2)
-    time.sleep(0.01)  # B's writes are strictly later (last writer wins)
+    # B's writes are later by more than the daemon's clock granularity
+    # (it reads the time once a second), so B must win.
+    time.sleep(1.3)
     for k in both:
         cb.set(k, "fromB", flags=3)
         want[k] = (3, b"fromB")
@@ -395,6 +441,9 @@ def cut(a, b, side, rnd):
               p + ": A does not see B's writes while cut")
     ca.close()
     cb.close()
+    ms_key = None
+    if rnd == 1:
+        ms_key, ms_want = lww_ms_setup(a, b, "lww%d" % rnd)
 
     side.ip("link", "set", side.veth, "up")
     t0 = time.time()
@@ -413,6 +462,11 @@ def cut(a, b, side, rnd):
     mctest.eq([(k, got.get(k), want.get(k)) for k in bad[:5]], [],
               p + ": merged contents as expected (both sides' writes, "
               "last writer wins, deletes kept)")
+    if ms_key is not None:
+        d1, d2 = converge(a, b, [ms_key])
+        mctest.eq((d1.get(ms_key, (0, None))[1], d1 == d2), (ms_want, True),
+                  p + ": last writer wins with millisecond precision "
+                  "(a write 20 ms later on the other side wins)")
     # The live stream works again in both directions.
     for src, dst in ((a, b), (b, a)):
         c = src.client()
