@@ -62,7 +62,7 @@ static void conn_process(conn *c);
 static bool conn_flush(conn *c);
 static void conn_update_events(conn *c);
 static void conn_free(conn *c);
-static void conn_out_reset(conn *c);
+static void conn_out_reset(conn *c, bool keep_chunk);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -455,7 +455,7 @@ conn_close(conn *c, const char *reason)
 		event_free(c->ev);
 		c->ev = NULL;
 	}
-	conn_out_reset(c);
+	conn_out_reset(c, false);
 	if (conn_table != NULL && (size_t)c->fd < conn_table_size &&
 	    conn_table[c->fd] == c)
 		conn_table[c->fd] = NULL;
@@ -480,11 +480,12 @@ conn_free(conn *c)
 
 /* ---- output ---- */
 
-/* Drops everything queued (items released, chunks freed). */
+/* Drops everything queued: items are released and chunks freed, except
+ * the first one when keep_chunk is set (reused for the next batch). */
 static void
-conn_out_reset(conn *c)
+conn_out_reset(conn *c, bool keep_chunk)
 {
-	struct wchunk *w, *next;
+	struct wchunk *w = c->whead, *next;
 	int i;
 
 	for (i = 0; i < c->icnt; i++)
@@ -492,7 +493,16 @@ conn_out_reset(conn *c)
 	c->icnt = 0;
 	c->iovcnt = 0;
 	c->wbytes = 0;
-	for (w = c->whead; w != NULL; w = next) {
+	if (keep_chunk && w != NULL) {
+		for (next = w->next; next != NULL; next = w->next) {
+			w->next = next->next;
+			free(next);
+		}
+		w->used = 0;
+		c->wtail = w;
+		return;
+	}
+	for (; w != NULL; w = next) {
 		next = w->next;
 		free(w);
 	}
@@ -671,23 +681,7 @@ conn_flush(conn *c)
 		}
 	}
 	if (first == c->iovcnt) {
-		/* Everything went out: keep one chunk for the next batch. */
-		struct wchunk *w = c->whead, *next;
-		int i;
-
-		for (i = 0; i < c->icnt; i++)
-			store_release(c->ilist[i]);
-		c->icnt = 0;
-		c->iovcnt = 0;
-		c->wbytes = 0;
-		if (w != NULL) {
-			for (next = w->next; next != NULL; next = w->next) {
-				w->next = next->next;
-				free(next);
-			}
-			w->used = 0;
-			c->wtail = w;
-		}
+		conn_out_reset(c, true);
 		return true;
 	}
 	if (first > 0) {

@@ -69,6 +69,20 @@ text_error(struct text_req *req, const char *msg)
 	req->error = msg;
 }
 
+/* Takes token t as the request's key; on a bad key sets the error and
+ * returns false. */
+static bool
+text_take_key(struct text_req *req, const struct token *t)
+{
+	if (!util_key_valid(t->p, t->len)) {
+		text_error(req, "CLIENT_ERROR bad command line format");
+		return false;
+	}
+	req->key = t->p;
+	req->nkey = t->len;
+	return true;
+}
+
 /* Parses a storage command: <cmd> <key> <flags> <exptime> <bytes> [cas]
  * [noreply]. */
 static void
@@ -84,12 +98,8 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n,
 		text_error(req, "ERROR");
 		return;
 	}
-	if (t[1].len > KEY_MAX_LENGTH || !util_key_valid(t[1].p, t[1].len)) {
-		text_error(req, "CLIENT_ERROR bad command line format");
+	if (!text_take_key(req, &t[1]))
 		return;
-	}
-	req->key = t[1].p;
-	req->nkey = t[1].len;
 	/* memcached reads flags as 64 bits and keeps the low 32. */
 	if (!util_strtoull(t[2].p, t[2].len, &flags64) ||
 	    !util_strtol(t[3].p, t[3].len, &exptime) ||
@@ -208,13 +218,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
-		if (t[1].len > KEY_MAX_LENGTH ||
-		    !util_key_valid(t[1].p, t[1].len)) {
-			text_error(req, "CLIENT_ERROR bad command line format");
+		if (!text_take_key(req, &t[1]))
 			return;
-		}
-		req->key = t[1].p;
-		req->nkey = t[1].len;
 		if (n == 4)
 			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtoull(t[2].p, t[2].len, &req->delta)) {
@@ -232,13 +237,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
-		if (t[1].len > KEY_MAX_LENGTH ||
-		    !util_key_valid(t[1].p, t[1].len)) {
-			text_error(req, "CLIENT_ERROR bad command line format");
+		if (!text_take_key(req, &t[1]))
 			return;
-		}
-		req->key = t[1].p;
-		req->nkey = t[1].len;
 		if (n > 2) {
 			zero = tok_is(&t[2], "0");
 			noreply = tok_is(&t[n - 1], "noreply");
@@ -261,13 +261,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
-		if (t[1].len > KEY_MAX_LENGTH ||
-		    !util_key_valid(t[1].p, t[1].len)) {
-			text_error(req, "CLIENT_ERROR bad command line format");
+		if (!text_take_key(req, &t[1]))
 			return;
-		}
-		req->key = t[1].p;
-		req->nkey = t[1].len;
 		if (n == 4)
 			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtol(t[2].p, t[2].len, &exptime)) {

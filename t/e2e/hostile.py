@@ -75,6 +75,15 @@ def binres(data):
     return op, status, data[24:24 + blen]
 
 
+def stop_clean(d, name):
+    """Stops d and checks it exits 0 with no sanitizer report."""
+    rc = d.stop()
+    log = d.log()
+    mctest.eq(rc, 0, name + ": clean exit")
+    mctest.check("Sanitizer" not in log and "runtime error" not in log,
+                 name + ": no sanitizer report", log[-2000:])
+
+
 def rss_mb(pid):
     """The process's resident set size in MB."""
     with open("/proc/%d/status" % pid) as f:
@@ -368,7 +377,7 @@ def case_many_conns(_):
         s.close()
     time.sleep(0.3)
     served(d, "5000 connections")
-    d.stop()
+    stop_clean(d, "5000 connections")
 
 
 def case_slowloris(d):
@@ -463,7 +472,7 @@ def case_fd_exhaustion(_):
     mctest.check(ok, "fd exhaustion: accepts again once fds are free")
     admin.close()
     served(d, "fd exhaustion")
-    d.stop()
+    stop_clean(d, "fd exhaustion")
 
 
 def main():
@@ -474,12 +483,12 @@ def main():
     case_keys(d)
     case_long_lines(d)
     case_slowloris(d)
-    d.stop()
+    stop_clean(d, "protocol cases")
     # memory is measured on a fresh daemon
     d = mctest.Daemon(["-m", "64"])
     case_stuck_reader(d)
     case_huge_multiget(d)
-    d.stop()
+    stop_clean(d, "memory cases")
     case_many_conns(None)
     case_fd_exhaustion(None)
     print("# %.1f s" % (time.time() - t0))
