@@ -73,6 +73,7 @@
 #define REPL_READS_PER_EVENT 4                  /* recv calls per callback */
 #define REPL_TIMEOUT_DEFAULT 3                  /* seconds, without -o */
 #define REPL_DRAIN_WAIT_SEC 10                  /* clean shutdown, at most */
+#define REPL_ACK_BYTES ((uint64_t)64 << 10)     /* ACK after this much input */
 #define REPL_LISTEN_BACKLOG 8
 #define REPL_PEER_LEN 80     /* "[v6 address]:port" */
 #define REPL_SECRET_MAX 4096 /* bytes of -o repl_secret, at most */
@@ -115,6 +116,12 @@ struct repl_conn {
 	bool peer_copy_done;
 	uint64_t peer_copy_items; /* records received between its BEGIN/END */
 	uint64_t peer_off;        /* the peer's offset from its last PING */
+	/* The peer's live stream offset we have applied up to (valid once
+	 * its copy is done and a PING told us where it stands, or from the
+	 * start of a partial resync); remembered on link loss. */
+	uint64_t rx_off;
+	bool rx_valid;
+	uint64_t ack_in_off; /* in_off when we last sent an ACK */
 	/* output */
 	struct repl_buf out;
 	uint64_t out_off;   /* bytes queued since the link was made */
@@ -148,7 +155,9 @@ struct repl_counters {
 	uint64_t queue_overflows;
 	uint64_t timeouts;
 	uint64_t malformed;
-	uint64_t apply_failed; /* items we could not allocate */
+	uint64_t apply_failed;      /* items we could not allocate */
+	uint64_t partial_resyncs;   /* resyncs we served from the backlog */
+	uint64_t backlog_overflows; /* times the backlog dropped old bytes */
 };
 
 static struct {
@@ -169,8 +178,16 @@ static struct {
 	size_t secret_len;
 	char peer_host[256]; /* -x host, "" without -x */
 	char peer_port[16];
-	uint64_t last_peer_run_id; /* resume hooks: whom we last synced with */
-	uint64_t last_in_off;
+	uint64_t last_peer_run_id; /* whose live stream we last applied */
+	uint64_t last_in_off;      /* its stream offset we applied up to */
+	/* Backlog: the last live records we produced, bytes
+	 * [bl_start, bl_end) of our stream (counted since this process
+	 * started), kept in bl for a partial resync. */
+	struct repl_buf bl;
+	uint64_t bl_start;
+	uint64_t bl_end;
+	struct repl_buf rec;   /* scratch: the live record being encoded */
+	const char *last_sync; /* "none", "partial", "full": what we sent */
 	/* drain */
 	bool draining;
 	void (*drain_done)(void);
@@ -531,8 +548,10 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 		snprintf(repl.last_error, sizeof(repl.last_error), "%s",
 		         reason);
 	if (was_linked) {
-		repl.last_peer_run_id = l->peer_hello.run_id;
-		repl.last_in_off = l->in_off;
+		/* Only a consistent point of the peer's stream can be
+		 * resumed from; a copy cut short needs a new full copy. */
+		repl.last_peer_run_id = l->rx_valid ? l->peer_hello.run_id : 0;
+		repl.last_in_off = l->rx_valid ? l->rx_off : 0;
 	}
 	link_set_state(l, REPL_CLOSED);
 	l->dead = true;
@@ -1009,46 +1028,88 @@ link_update_write(struct repl_conn *l)
 	}
 }
 
-/* Encodes a live mutation for l. A touch goes out as the whole item
+/* Encodes a live mutation into b. A touch goes out as the whole item
  * state (ITEM), not as TOUCH: a TOUCH applied by last-writer-wins on top
  * of a concurrent write of another value would leave the two nodes with
  * different values under the same version. Returns the bytes appended. */
 static size_t
-encode_live(struct repl_conn *l, const struct mutation *m)
+encode_live(struct repl_buf *b, const struct mutation *m)
 {
 	item *it;
 	size_t n;
 
 	if (m->type != MUT_TOUCH)
-		return repl_encode_mutation(&l->out, m);
+		return repl_encode_mutation(b, m);
 	it = store_peek(m->key, m->nkey);
 	if (it == NULL || it->version != m->version)
-		n = repl_encode_mutation(&l->out, m);
+		n = repl_encode_mutation(b, m);
 	else
-		n = repl_encode_item(&l->out, it);
+		n = repl_encode_item(b, it);
 	if (it != NULL)
 		store_release(it);
 	return n;
 }
 
-/* The store's mutation hook: appends the record to every link that is up
- * (batched: the write happens from the write callback). A queue over its
- * bound closes the link, so the reconnect does a full copy. */
+/* Appends n bytes at p to b. */
+static void
+buf_append(struct repl_buf *b, const uint8_t *p, size_t n)
+{
+	repl_buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+/* Appends a live record to the backlog (our stream offset moves on by its
+ * size); over -o repl_backlog drops the oldest bytes. */
+static void
+backlog_append(const uint8_t *p, size_t n)
+{
+	size_t max = settings.repl_backlog;
+
+	repl.bl_end += n;
+	if (max == 0) {
+		repl.bl_start = repl.bl_end;
+		return;
+	}
+	if (n >= max) {
+		/* Only the record's tail would fit: keep nothing. */
+		if (repl.bl.len > 0)
+			repl_buf_consume(&repl.bl, repl.bl.len);
+		repl.bl_start = repl.bl_end;
+		repl.st.backlog_overflows++;
+		return;
+	}
+	if (repl.bl.len + n > max) {
+		size_t drop = repl.bl.len + n - max;
+
+		repl_buf_consume(&repl.bl, drop);
+		repl.bl_start += drop;
+		repl.st.backlog_overflows++;
+	}
+	buf_append(&repl.bl, p, n);
+}
+
+/* The store's mutation hook: encodes the record once, appends it to the
+ * backlog and to every link that is up (batched: the write happens from
+ * the write callback). A queue over its bound closes the link; the
+ * reconnect resumes from the backlog or does a full copy. */
 static void
 repl_hook(const struct mutation *m)
 {
 	struct repl_conn *l, *next;
+	size_t n;
 
+	repl_buf_consume(&repl.rec, repl.rec.len);
+	n = encode_live(&repl.rec, m);
+	backlog_append(repl.rec.data, n);
 	for (l = repl.links; l != NULL; l = next) {
-		size_t n;
-
 		next = l->next;
 		/* Only a promoted link (HELLO checked, AUTH verified) gets
 		 * data; what a handshake misses is in the full copy. */
 		if (!l->linked || l->state < REPL_COPYING ||
 		    l->state > REPL_ONLINE)
 			continue;
-		n = encode_live(l, m);
+		buf_append(&l->out, repl.rec.data, n);
 		link_queued(l, n, true);
 		l->data_off = l->out_off;
 		repl.st.items_sent++;
@@ -1065,11 +1126,12 @@ repl_hook(const struct mutation *m)
 	}
 }
 
-/* Queues a PING with our stream offset. */
+/* Queues a PING with our live stream offset: every live record before it
+ * in the link's stream ends at or before that offset. */
 static void
 link_ping(struct repl_conn *l)
 {
-	size_t n = repl_encode_u64(&l->out, REPL_PING, l->out_off);
+	size_t n = repl_encode_u64(&l->out, REPL_PING, repl.bl_end);
 
 	link_queued(l, n, false);
 	link_update_write(l);
@@ -1167,6 +1229,8 @@ copy_fill(struct repl_conn *l)
 	            false);
 	l->copy = COPY_SENT;
 	l->copy_ms = mono_ms() - l->copy_start_ms;
+	/* Tells the peer the stream offset the copy brought it to. */
+	link_ping(l);
 	repl.st.full_copies++;
 	log_debug("replication: copy sent (%llu items, %llu ms)",
 	          (unsigned long long)l->copy_items,
@@ -1273,13 +1337,49 @@ auth_done(struct repl_conn *l)
 	return repl.secret == NULL || l->authed;
 }
 
-/* Hook for a partial resync (a later issue): returns true if the peer can
- * resume from its offset instead of a full copy. */
+/* Returns true if the peer can resume our stream from the offset in its
+ * HELLO (it last applied our current run, and the offset is still in the
+ * backlog); otherwise sets *why to the reason for a full copy. */
 static bool
-resume_possible(const struct repl_conn *l)
+resume_possible(const struct repl_conn *l, const char **why)
 {
-	(void)l;
+	const struct repl_hello *h = &l->peer_hello;
+
+	if (h->peer_run_id == 0)
+		*why = "peer has no position in our stream";
+	else if (h->peer_run_id != repl.run_id)
+		*why = "peer's position is from another run";
+	else if (h->resume_offset > repl.bl_end)
+		*why = "peer's offset is ahead of our stream";
+	else if (h->resume_offset < repl.bl_start)
+		*why = "peer's offset fell out of the backlog";
+	else
+		return true;
 	return false;
+}
+
+/* Starts a partial resync: a PING with the peer's resume offset, then the
+ * backlog from there; live records follow as usual. */
+static void
+resume_start(struct repl_conn *l)
+{
+	uint64_t from = l->peer_hello.resume_offset;
+	size_t skip = (size_t)(from - repl.bl_start);
+	size_t n = (size_t)(repl.bl_end - from);
+
+	log_info("replication: partial resync from offset %llu",
+	         (unsigned long long)from);
+	link_queued(l, repl_encode_u64(&l->out, REPL_PING, from), false);
+	if (n > 0) {
+		buf_append(&l->out, repl.bl.data + skip, n);
+		link_queued(l, n, false);
+		l->data_off = l->out_off;
+	}
+	link_ping(l);
+	l->copy = COPY_SENT;
+	repl.st.partial_resyncs++;
+	repl.last_sync = "partial";
+	check_start(l);
 }
 
 /* Sends our HELLO on a fresh TCP link and waits for the peer's. */
@@ -1310,10 +1410,13 @@ link_established(struct repl_conn *l)
 	link_update_write(l);
 }
 
-/* Makes l the one link and starts the full copy in both directions. */
+/* Makes l the one link and starts our direction of the sync: a partial
+ * resync from the backlog if the peer can resume, else a full copy. */
 static void
 link_promote(struct repl_conn *l)
 {
+	const char *why = NULL;
+
 	l->linked = true;
 	if (!l->announced)
 		link_announce(l);
@@ -1325,9 +1428,12 @@ link_promote(struct repl_conn *l)
 	log_debug("replication: linked (peer=%s, node=%u, run=%016llx)",
 	          l->peer, l->peer_hello.node_id,
 	          (unsigned long long)l->peer_hello.run_id);
-	if (resume_possible(l)) {
-		/* partial resync: a later issue */
+	if (resume_possible(l, &why)) {
+		resume_start(l);
+		return;
 	}
+	log_info("replication: full copy (%s)", why);
+	repl.last_sync = "full";
 	copy_start(l);
 }
 
@@ -1493,6 +1599,15 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		repl.st.items_received++;
 		if (l->peer_copy_begun && !l->peer_copy_done)
 			l->peer_copy_items++;
+		if (l->rx_valid)
+			l->rx_off += m->len;
+		if (l->in_off - l->ack_in_off >= REPL_ACK_BYTES) {
+			l->ack_in_off = l->in_off;
+			link_queued(
+			    l, repl_encode_u64(&l->out, REPL_ACK, l->in_off),
+			    false);
+			link_update_write(l);
+		}
 	}
 	switch (m->type) {
 	case REPL_HELLO:
@@ -1518,6 +1633,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		store_apply_flush(m->when);
 		break;
 	case REPL_COPY_BEGIN:
+		l->rx_valid = false;
 		l->peer_copy_begun = true;
 		l->peer_copy_done = false;
 		l->peer_copy_items = 0;
@@ -1536,6 +1652,25 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		break;
 	case REPL_PING:
 		l->peer_off = m->offset;
+		if (!l->peer_copy_begun) {
+			/* No COPY_BEGIN first: the peer resumes its stream
+			 * from our offset. */
+			l->peer_copy_begun = l->peer_copy_done = true;
+			l->rx_off = m->offset;
+			l->rx_valid = true;
+			log_debug("replication: peer resumes from offset %llu",
+			          (unsigned long long)m->offset);
+			check_start(l);
+		} else if (l->peer_copy_done) {
+			if (l->rx_valid && l->rx_off != m->offset)
+				log_debug("replication: stream offset %llu, "
+				          "peer says %llu",
+				          (unsigned long long)l->rx_off,
+				          (unsigned long long)m->offset);
+			l->rx_off = m->offset;
+			l->rx_valid = true;
+		}
+		l->ack_in_off = l->in_off;
 		link_queued(l, repl_encode_u64(&l->out, REPL_ACK, l->in_off),
 		            false);
 		link_update_write(l);
@@ -1881,6 +2016,12 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit_u64(emit, ctx, "repl_bytes_sent", repl.st.bytes_sent);
 	emit_u64(emit, ctx, "repl_bytes_received", repl.st.bytes_received);
 	emit_u64(emit, ctx, "repl_full_copies", repl.st.full_copies);
+	emit_u64(emit, ctx, "repl_partial_resyncs", repl.st.partial_resyncs);
+	emit_u64(emit, ctx, "repl_backlog_bytes", repl.bl.len);
+	emit_u64(emit, ctx, "repl_backlog_overflows",
+	         repl.st.backlog_overflows);
+	emit(ctx, "repl_last_sync",
+	     repl.last_sync != NULL ? repl.last_sync : "none");
 	emit(ctx, "repl_last_error",
 	     repl.last_error[0] != '\0' ? repl.last_error : "none");
 	if (!detail)
@@ -2057,6 +2198,8 @@ repl_destroy(void)
 		memset(repl.secret, 0, repl.secret_len);
 		free(repl.secret);
 	}
+	repl_buf_free(&repl.bl);
+	repl_buf_free(&repl.rec);
 	memset(&repl, 0, sizeof(repl));
 	repl.lfd = -1;
 }
