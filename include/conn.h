@@ -105,6 +105,10 @@ typedef struct conn {
 	struct conn *next_free;
 	struct conn *next_dead;
 	uint64_t sync_wait_offset; /* CONN_WAIT: repl offset awaited */
+	uint64_t sync_wait_ms;     /* CONN_WAIT: since (monotonic ms) */
+	enum conn_state sync_prev_state; /* CONN_WAIT: state to go back to */
+	struct conn *sync_prev;    /* in repl's queue of waiting conns */
+	struct conn *sync_next;
 	char peername[64];
 } conn;
 

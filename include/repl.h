@@ -37,4 +37,20 @@ void repl_stats(stat_emit_fn emit, void *ctx, bool detail);
 /* Frees everything (tests, valgrind). */
 void repl_destroy(void);
 
+/* Synchronous mode (-o repl_sync): a client batch that changed the store
+ * is answered only once the peer has acknowledged applying it. */
+struct conn;
+/* Returns true when writes are to be held: -o repl_sync, the link online,
+ * and no fallback to async in force. */
+bool repl_sync_active(void);
+/* Returns the link's queued-bytes count after the last data record (0
+ * without a link); a batch that changed it produced records to wait for. */
+uint64_t repl_sync_point(void);
+/* Queues c (already in CONN_WAIT, c->sync_wait_offset set) until the peer
+ * acknowledges that offset, or the sync falls back to async; then
+ * conn_resume(c) is called from the event loop. */
+void repl_sync_wait(struct conn *c);
+/* Removes c from the waiting queue (c is closing). */
+void repl_sync_forget(struct conn *c);
+
 #endif

@@ -12,8 +12,10 @@
 #include "store.h"
 
 #define REPL_MAGIC 0x52504331u /* "RPC1" */
-#define REPL_PROTO_VERSION 1
+#define REPL_PROTO_VERSION 2
 #define REPL_HDR_LEN 5
+/* Item flags that travel with an ITEM: meta's stale mark and win token. */
+#define REPL_ITEM_FLAGS (ITEM_STALE | ITEM_TOKEN)
 #define REPL_NONCE_LEN 32
 #define REPL_MAC_LEN 32
 
@@ -63,6 +65,7 @@ struct repl_msg {
 	uint32_t exptime; /* ITEM, TOUCH: absolute unix time */
 	const char *key;
 	uint8_t nkey;
+	uint8_t iflags;          /* ITEM: meta state bits (REPL_ITEM_FLAGS) */
 	const char *value;
 	uint32_t nbytes;
 	/* REPL_FLUSH: when (absolute, 0 = now) */

@@ -35,6 +35,9 @@ extern uint32_t current_time;
 extern uint64_t current_time_ms;
 /* Refreshes current_time and current_time_ms from the system clock. */
 void util_clock_update(void);
+/* Reads the wall clock in milliseconds right now (for version stamps,
+ * which must order writes made less than a tick apart). */
+uint64_t util_now_ms(void);
 /* Converts a protocol exptime (0, relative up to 30 days, absolute above,
  * negative = already expired) to an absolute unix time; 0 means never.
  * A negative exptime gives 1 (a time in the past). */

@@ -43,6 +43,7 @@
 #include <openssl/hmac.h>
 #endif
 
+#include "conn.h"
 #include "log.h"
 #include "repl.h"
 #include "repl_proto.h"
@@ -122,6 +123,7 @@ struct repl_conn {
 	uint64_t rx_off;
 	bool rx_valid;
 	uint64_t ack_in_off; /* in_off when we last sent an ACK */
+	bool rx_data;        /* data records applied since our last ACK */
 	/* output */
 	struct repl_buf out;
 	uint64_t out_off;   /* bytes queued since the link was made */
@@ -129,6 +131,12 @@ struct repl_conn {
 	uint64_t acked_off; /* the peer's last ACK */
 	uint64_t data_off;  /* out_off after the last data record */
 	uint64_t *ring;     /* end offsets of queued live records */
+	/* -o repl_sync: writes are held only once the peer has acknowledged
+	 * sync_target (everything queued when the link went online, or when
+	 * the sync last fell back), so a held write never waits behind a
+	 * backlog the peer is still working through. */
+	uint64_t sync_target;
+	bool sync_ready;
 	size_t ring_cap;
 	size_t ring_head;
 	size_t ring_cnt;
@@ -158,6 +166,7 @@ struct repl_counters {
 	uint64_t apply_failed;      /* items we could not allocate */
 	uint64_t partial_resyncs;   /* resyncs we served from the backlog */
 	uint64_t backlog_overflows; /* times the backlog dropped old bytes */
+	uint64_t sync_fallbacks;    /* -o repl_sync fell back to async */
 };
 
 static struct {
@@ -194,6 +203,15 @@ static struct {
 	struct event *drain_timer;
 	uint64_t drain_target;
 	struct repl_conn *drain_link;
+	/* -o repl_sync: client connections in CONN_WAIT, oldest first (their
+	 * offsets ascend), and the linked link's last ACK */
+	struct conn *sync_head;
+	struct conn *sync_tail;
+	size_t sync_waiting;
+	uint64_t sync_acked;
+	bool sync_fallen;            /* fell back; "resumed" still to say */
+	struct event *sync_release;  /* resumes released connections */
+	struct event *sync_timer;    /* the oldest waiter's deadline */
 	/* stats */
 	struct repl_counters st;
 	char last_error[128];
@@ -217,6 +235,9 @@ static void link_queued(struct repl_conn *l, size_t n, bool live);
 static void repl_listen(void);
 static void repl_connect_start(void);
 static void drain_finish(const char *why);
+static void sync_fallback(const char *why);
+static void sync_acked(struct repl_conn *l);
+static void sync_online(struct repl_conn *l);
 
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
@@ -1565,6 +1586,7 @@ apply_item(const struct repl_msg *m)
 	if (m->nbytes > 0)
 		memcpy(ITEM_value(it), m->value, m->nbytes);
 	it->cas = m->cas;
+	it->iflags |= m->iflags; /* meta stale mark and win token */
 	it->version = m->version;
 	it->origin = m->origin;
 	(void)store_apply_item(it);

@@ -21,7 +21,7 @@
  * digests). */
 #define HELLO_BODY 68
 #define AUTH_BODY REPL_MAC_LEN
-#define ITEM_FIXED 31
+#define ITEM_FIXED 32
 #define DELETE_FIXED 19
 #define TOUCH_FIXED 15
 #define FLUSH_BODY 14
@@ -240,6 +240,7 @@ repl_encode_item(struct repl_buf *b, const item *it)
 	p = put_u32(p, it->exptime);
 	*p++ = it->nkey;
 	p = put_u32(p, it->nbytes);
+	*p++ = it->iflags & REPL_ITEM_FLAGS;
 	memcpy(p, ITEM_key(it), it->nkey);
 	if (it->nbytes > 0)
 		memcpy(p + it->nkey, ITEM_value(it), it->nbytes);
@@ -408,6 +409,7 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 		m->exptime = get_u32(p + 22);
 		m->nkey = p[26];
 		m->nbytes = get_u32(p + 27);
+		m->iflags = p[31] & REPL_ITEM_FLAGS;
 		want = (uint64_t)ITEM_FIXED + m->nkey + m->nbytes;
 		break;
 	case REPL_DELETE:

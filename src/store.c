@@ -794,7 +794,7 @@ store_apply_flush(uint32_t when)
 uint64_t
 store_next_version(void)
 {
-	uint64_t v = current_time_ms << 16;
+	uint64_t v = util_now_ms() << 16;
 
 	if (v <= last_version)
 		v = last_version + 1;

@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -129,6 +130,16 @@ util_clock_update(void)
 	current_time = (uint32_t)tv.tv_sec;
 	current_time_ms =
 	    (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* Reads the wall clock in milliseconds, now (not the cached tick). */
+uint64_t
+util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Converts a protocol exptime into absolute unix time (0 = never). */

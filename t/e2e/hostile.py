@@ -48,7 +48,10 @@ def recv_all(s, timeout=2.0):
 
 def exchange(d, data, timeout=1.0):
     """Sends data on a new connection; returns (reply, closed)."""
-    s = socket.create_connection((LOCAL, d.port), 5)
+    try:
+        s = socket.create_connection((LOCAL, d.port), 5)
+    except OSError as e:
+        return ("<%s>" % e).encode(), True
     try:
         s.sendall(data)
     except OSError:
@@ -221,6 +224,22 @@ def case_keys(d):
     mctest.eq(c.cmd("mg a\x01b v"), "EN", "meta: key with a control char")
     c.close()
     served(d, "bad keys")
+
+
+def case_meta_ctl_key():
+    """ms with a 250-byte key of control characters and the k flag: the
+    key must come back (memcached echoes it raw; base64 is fine too) and
+    the server must live on. Runs on its own daemon."""
+    d = mctest.Daemon(["-m", "64"])
+    key = b"\x01" * 250
+    reply, _ = exchange(d, b"ms " + key + b" 1 k\r\nx\r\n", 1.0)
+    mctest.check(reply.startswith(b"HD k") and reply.endswith(b"\r\n"),
+                 "meta: ms with a 250-byte control-character key",
+                 repr(reply[:40]))
+    reply, _ = exchange(d, b"mg " + key + b" v\r\n", 1.0)
+    mctest.eq(reply, b"VA 1\r\nx\r\n", "meta: that key reads back")
+    served(d, "a 250-byte control-character key")
+    stop_clean(d, "control-character key")
 
 
 def case_long_lines(d):
@@ -489,6 +508,7 @@ def main():
     case_stuck_reader(d)
     case_huge_multiget(d)
     stop_clean(d, "memory cases")
+    case_meta_ctl_key()
     case_many_conns(None)
     case_fd_exhaustion(None)
     print("# %.1f s" % (time.time() - t0))

@@ -121,7 +121,7 @@ START_TEST(test_hello_roundtrip)
 	ck_assert_uint_eq(repl_encode_hello(&b, &h), 73);
 	ck_assert_uint_eq(b.len, 73);
 	/* header and the magic, byte by byte */
-	ck_assert_mem_eq(b.data, "\x01\x00\x00\x00\x44RPC1\x00\x01\x01\x02",
+	ck_assert_mem_eq(b.data, "\x01\x00\x00\x00\x44RPC1\x00\x02\x01\x02",
 	                 13);
 	p = exact(b.data, b.len);
 	ck_assert_int_eq(repl_decode(p, b.len, MAXB, &m, &err), 73);
@@ -163,7 +163,7 @@ END_TEST
 START_TEST(test_item_wire_bytes)
 {
 	static const uint8_t want[] = {
-	    0x03, 0x00, 0x00, 0x00, 0x24,                   /* ITEM, 36 */
+	    0x03, 0x00, 0x00, 0x00, 0x25,                   /* ITEM, 37 */
 	    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* version */
 	    0x00, 0x02,                                     /* origin */
 	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, /* cas */
@@ -171,6 +171,7 @@ START_TEST(test_item_wire_bytes)
 	    0x65, 0x00, 0x00, 0x01,                         /* exptime */
 	    0x02,                                           /* nkey */
 	    0x00, 0x00, 0x00, 0x03,                         /* nbytes */
+	    0x00,                                           /* iflags */
 	    'a',  'b',  'x',  '\r', '\n'};
 	struct repl_buf b = {0};
 	item *it = mk_item("ab", "x\r\n", 3);
@@ -208,7 +209,7 @@ START_TEST(test_item_roundtrip)
 	it->cas = 0x8000000000000001ULL;
 	it->flags = UINT32_MAX;
 	it->exptime = 1700000000;
-	ck_assert_uint_eq(repl_encode_item(&b, it), 5 + 31 + 250 + 1000);
+	ck_assert_uint_eq(repl_encode_item(&b, it), 5 + 32 + 250 + 1000);
 	p = exact(b.data, b.len);
 	ck_assert_int_eq(repl_decode(p, b.len, MAXB, &m, &err), (long)b.len);
 	ck_assert_int_eq(m.type, REPL_ITEM);
@@ -221,7 +222,7 @@ START_TEST(test_item_roundtrip)
 	ck_assert_mem_eq(m.key, key, 250);
 	ck_assert_uint_eq(m.nbytes, 1000);
 	ck_assert_mem_eq(m.value, val, 1000);
-	ck_assert_ptr_eq(m.key, (const char *)p + 5 + 31);
+	ck_assert_ptr_eq(m.key, (const char *)p + 5 + 32);
 	free(p);
 	free(it);
 	repl_buf_free(&b);
@@ -229,10 +230,13 @@ START_TEST(test_item_roundtrip)
 	/* an empty value */
 	it = mk_item("e", NULL, 0);
 	it->cas = 5;
-	ck_assert_uint_eq(repl_encode_item(&b, it), 37);
+	it->iflags = ITEM_STALE | ITEM_TOKEN | ITEM_LINKED | ITEM_ACTIVE;
+	ck_assert_uint_eq(repl_encode_item(&b, it), 38);
 	p = exact(b.data, b.len);
-	ck_assert_int_eq(repl_decode(p, b.len, MAXB, &m, &err), 37);
+	ck_assert_int_eq(repl_decode(p, b.len, MAXB, &m, &err), 38);
 	ck_assert_uint_eq(m.nbytes, 0);
+	/* only the meta state bits travel */
+	ck_assert_uint_eq(m.iflags, ITEM_STALE | ITEM_TOKEN);
 	ck_assert_uint_eq(m.nkey, 1);
 	ck_assert_int_eq(m.key[0], 'e');
 	ck_assert_uint_eq(m.cas, 5);
@@ -406,7 +410,7 @@ START_TEST(test_encode_mutation)
 	ck_assert_uint_eq(repl_encode_mutation(&b1, &mu),
 	                  repl_encode_item(&b2, it));
 	ck_assert_int_eq(repl_decode(b1.data, b1.len, MAXB, &m, &err),
-	                 5 + 31 + 4 + 5);
+	                 5 + 32 + 4 + 5);
 	ck_assert_int_eq(m.type, REPL_ITEM);
 	ck_assert_uint_eq(m.flags, 30);
 
@@ -599,9 +603,9 @@ START_TEST(test_malformed)
 	expect_bad(rec, b.len, MAXB, "bad key length");
 	/* nkey 251 (body long enough for it) */
 	memset(body, 'a', sizeof(body));
-	memset(body, 0, 31);
+	memset(body, 0, 32);
 	body[26] = 251;
-	n = raw(rec, REPL_ITEM, 31 + 251, body, 31 + 251);
+	n = raw(rec, REPL_ITEM, 32 + 251, body, 32 + 251);
 	expect_bad(rec, n, MAXB, "bad key length");
 	/* nbytes one too many, one too few */
 	memcpy(rec, b.data, b.len);
@@ -614,13 +618,13 @@ START_TEST(test_malformed)
 	expect_bad(rec, b.len, MAXB, "body length does not match fields");
 	/* key with a space, a control character, DEL */
 	memcpy(rec, b.data, b.len);
-	rec[5 + 31 + 1] = ' ';
+	rec[5 + 32 + 1] = ' ';
 	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 31 + 1] = '\n';
+	rec[5 + 32 + 1] = '\n';
 	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 31 + 1] = 0x7f;
+	rec[5 + 32 + 1] = 0x7f;
 	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 31 + 1] = 0;
+	rec[5 + 32 + 1] = 0;
 	expect_bad(rec, b.len, MAXB, "bad key");
 	/* header length one more than the fields: trailing garbage */
 	memcpy(rec, b.data, b.len);
@@ -844,7 +848,7 @@ START_TEST(test_buf_no_realloc_steady)
 			lastcap = b.cap;
 		}
 	}
-	ck_assert_uint_eq(b.len, 100000u * (5 + 31 + 6 + 10));
+	ck_assert_uint_eq(b.len, 100000u * (5 + 32 + 6 + 10));
 	ck_assert_int_le(grows, 15);
 	repl_buf_consume(&b, b.len);
 
