@@ -56,8 +56,9 @@ struct conn_pending {
 	uint32_t mflags;  /* meta flags bitmask (proto_meta's own meaning) */
 	char mopaque[40]; /* meta opaque token text ("O...") */
 	uint8_t mopaque_len;
-	char mkey_ret[256]; /* meta: key to echo back (k flag) */
-	uint8_t mkey_len;
+	char mkey_ret[344]; /* meta: key to echo back (k flag), base64 may
+	                    * grow 250 bytes to 336 */
+	uint16_t mkey_len;
 	bool mkey_b64;
 	int32_t minvalidate;
 };

@@ -5,7 +5,13 @@
  * live in chunks that never move, so iovecs can point into them; large
  * values are sent straight from item memory, with the item referenced until
  * it is written. A connection that stops reading its answers is paused once
- * its queued output passes settings.max_conn_output. */
+ * its queued output passes settings.max_conn_output.
+ *
+ * With -o repl_sync, a batch of requests that changed the store is not
+ * answered until the peer has applied it: the connection goes to CONN_WAIT
+ * with its output held, waits neither to read nor to write, and is queued
+ * in repl.c, which calls conn_resume() once the peer's ACK covers it (or
+ * the sync falls back to async). Batches that only read are never held. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -27,6 +33,7 @@
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_text.h"
+#include "repl.h"
 #include "stats.h"
 #include "util.h"
 
@@ -355,6 +362,7 @@ conn_new(int fd, bool is_unix)
 	c->write_and_close = false;
 	c->yielded = false;
 	c->lingering = false;
+	c->sync_prev = c->sync_next = NULL;
 	c->peername[0] = '\0';
 	c->ev =
 	    event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
@@ -447,6 +455,10 @@ conn_close(conn *c, const char *reason)
 	log_debug("<%d connection closed (%s)", c->fd,
 	          reason ? reason : "unknown");
 	c->close_reason = reason;
+	if (c->state == CONN_WAIT) {
+		repl_sync_forget(c);
+		c->state = c->sync_prev_state;
+	}
 	if ((c->state == CONN_NREAD) && c->nread_item != NULL)
 		store_release(c->nread_item);
 	c->nread_item = NULL;
@@ -618,7 +630,10 @@ conn_out_str(conn *c, const char *s)
 void
 conn_out_value(conn *c, item *it)
 {
-	if (it->nbytes <= VALUE_COPY_MAX) {
+	/* Past the output cap (one huge multiget to a client that does not
+	 * read), stop copying: referencing keeps memory near the cache's. */
+	if (it->nbytes <= VALUE_COPY_MAX &&
+	    c->wbytes <= settings.max_conn_output) {
 		conn_out(c, ITEM_value(it), it->nbytes);
 		return;
 	}
@@ -898,7 +913,9 @@ conn_update_events(conn *c)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->wbytes > 0)
+	if (c->state == CONN_WAIT)
+		want = 0; /* held: neither answer nor read until released */
+	else if (c->wbytes > 0)
 		want |= EV_WRITE;
 	if ((c->state != CONN_CLOSING || c->lingering) &&
 	    c->state != CONN_WAIT && c->wbytes <= settings.max_conn_output)
@@ -911,8 +928,30 @@ conn_update_events(conn *c)
 			event_add(c->ev, NULL);
 		c->ev_flags = want;
 	}
-	if (c->yielded && c->wbytes <= settings.max_conn_output)
+	if (c->yielded && c->state != CONN_WAIT &&
+	    c->wbytes <= settings.max_conn_output)
 		event_active(c->ev, EV_READ, 0);
+}
+
+/* Holds c's answers if the requests just run changed the store while the
+ * sync is active (the link's sync point moved from `before`): c goes to
+ * CONN_WAIT until the peer acknowledges. Returns true if c is held. */
+static bool
+conn_sync_hold(conn *c, uint64_t before)
+{
+	uint64_t after;
+
+	if (!settings.repl_sync || c->state == CONN_CLOSED ||
+	    c->state == CONN_WAIT || c->lingering)
+		return c->state == CONN_WAIT;
+	after = repl_sync_point();
+	if (after == before || !repl_sync_active())
+		return false;
+	c->sync_prev_state = c->state;
+	c->sync_wait_offset = after;
+	conn_set_state(c, CONN_WAIT);
+	repl_sync_wait(c);
+	return true;
 }
 
 /* After the last answer went out: a client that quit is closed now; one
@@ -942,11 +981,13 @@ conn_linger(conn *c)
 		conn_close(c, c->close_reason ? c->close_reason : "closing");
 }
 
-/* The connection's one callback: read, process, write, re-arm. */
+/* The connection's one callback: read, process, write (unless held for
+ * the peer), re-arm. */
 static void
 conn_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	conn *c = arg;
+	uint64_t sync_before = repl_sync_point();
 
 	c->last_active = current_time;
 	if (what & EV_WRITE) {
@@ -969,6 +1010,8 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 				conn_process(c);
 		}
 	}
+	if (conn_sync_hold(c, sync_before))
+		goto out;
 	if (c->state != CONN_CLOSED && c->wbytes > 0)
 		conn_flush(c);
 	if (c->state == CONN_CLOSING && c->wbytes == 0)
@@ -980,16 +1023,32 @@ out:
 		conn_update_events(c);
 }
 
-/* Resumes a connection whose answer was held (sync replication). */
+/* Releases a connection held in CONN_WAIT (sync replication): sends the
+ * held answers, then runs the requests already buffered, which may hold it
+ * again. */
 void
 conn_resume(conn *c)
 {
+	uint64_t sync_before;
+
 	if (c->state != CONN_WAIT)
 		return;
-	conn_set_state(c, CONN_READ);
-	conn_process(c);
-	if (c->state != CONN_CLOSED && c->wbytes > 0)
+	conn_set_state(c, c->sync_prev_state);
+	if (c->wbytes > 0)
 		conn_flush(c);
+	if (c->state != CONN_CLOSED && c->state != CONN_CLOSING &&
+	    c->rpos < c->rlen) {
+		sync_before = repl_sync_point();
+		conn_process(c);
+		if (conn_sync_hold(c, sync_before)) {
+			conn_update_events(c);
+			return;
+		}
+		if (c->state != CONN_CLOSED && c->wbytes > 0)
+			conn_flush(c);
+	}
+	if (c->state == CONN_CLOSING && c->wbytes == 0)
+		conn_linger(c);
 	if (c->state == CONN_CLOSED)
 		conn_free(c);
 	else

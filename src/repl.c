@@ -225,6 +225,7 @@ static void link_announce(struct repl_conn *l);
 static void link_update_write(struct repl_conn *l);
 static void link_write(struct repl_conn *l);
 static void link_read(struct repl_conn *l);
+static void link_read_some(struct repl_conn *l);
 static void link_event_cb(evutil_socket_t fd, short what, void *arg);
 static void link_connect_cb(evutil_socket_t fd, short what, void *arg);
 static void accept_cb(evutil_socket_t fd, short what, void *arg);
@@ -591,6 +592,14 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 	l->next = repl.dead;
 	repl.dead = l;
 	event_active(repl.reaper, EV_TIMEOUT, 0);
+	if (was_linked) {
+		/* Held writes can no longer be acknowledged: answer them. */
+		repl.sync_acked = 0;
+		sync_fallback(l->sync_ready && !repl.draining
+		                  ? "replication: peer gone, sync falls back "
+		                    "to async"
+		                  : NULL);
+	}
 
 	if (repl.draining) {
 		if (l == repl.drain_link)
@@ -1269,6 +1278,7 @@ check_start(struct repl_conn *l)
 		return;
 	link_set_state(l, REPL_ONLINE);
 	log_info("replication: start");
+	sync_online(l);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1445,6 +1455,7 @@ link_promote(struct repl_conn *l)
 	repl.last_reject[0] = '\0';
 	repl.listen_mode = false;
 	repl.st.links++;
+	repl.sync_acked = 0;
 	link_set_state(l, REPL_COPYING);
 	log_debug("replication: linked (peer=%s, node=%u, run=%016llx)",
 	          l->peer, l->peer_hello.node_id,
@@ -1592,6 +1603,16 @@ apply_item(const struct repl_msg *m)
 	(void)store_apply_item(it);
 }
 
+/* Queues an ACK with the bytes of the peer's stream we have applied. */
+static void
+link_ack(struct repl_conn *l)
+{
+	l->ack_in_off = l->in_off;
+	l->rx_data = false;
+	link_queued(l, repl_encode_u64(&l->out, REPL_ACK, l->in_off), false);
+	link_update_write(l);
+}
+
 /* Handles one decoded record. Returns false if l was closed. */
 static bool
 handle_msg(struct repl_conn *l, const struct repl_msg *m)
@@ -1623,13 +1644,9 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 			l->peer_copy_items++;
 		if (l->rx_valid)
 			l->rx_off += m->len;
-		if (l->in_off - l->ack_in_off >= REPL_ACK_BYTES) {
-			l->ack_in_off = l->in_off;
-			link_queued(
-			    l, repl_encode_u64(&l->out, REPL_ACK, l->in_off),
-			    false);
-			link_update_write(l);
-		}
+		l->rx_data = true;
+		if (l->in_off - l->ack_in_off >= REPL_ACK_BYTES)
+			link_ack(l);
 	}
 	switch (m->type) {
 	case REPL_HELLO:
@@ -1692,13 +1709,12 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 			l->rx_off = m->offset;
 			l->rx_valid = true;
 		}
-		l->ack_in_off = l->in_off;
-		link_queued(l, repl_encode_u64(&l->out, REPL_ACK, l->in_off),
-		            false);
-		link_update_write(l);
+		link_ack(l);
 		break;
 	case REPL_ACK:
 		l->acked_off = m->offset;
+		if (l->linked)
+			sync_acked(l);
 		if (!repl.draining || l != repl.drain_link ||
 		    l->acked_off < repl.drain_target)
 			break;
@@ -1798,9 +1814,23 @@ link_process(struct repl_conn *l)
 }
 
 /* Reads what the socket has (a few chunks at most, so clients keep being
- * served) and applies it. Closes the link on EOF or error. */
+ * served) and applies it. Closes the link on EOF or error. A peer in sync
+ * mode gets an ACK as soon as records are applied (its clients wait for
+ * it), sent at once rather than on the next write event. */
 static void
 link_read(struct repl_conn *l)
+{
+	link_read_some(l);
+	if (l->dead || !l->rx_data || !l->linked ||
+	    !(l->peer_hello.flags & REPL_HELLO_SYNC))
+		return;
+	link_ack(l);
+	link_write(l);
+}
+
+/* Reads and applies up to REPL_READS_PER_EVENT chunks. */
+static void
+link_read_some(struct repl_conn *l)
 {
 	int i;
 
@@ -1986,6 +2016,219 @@ repl_drain(void (*done)(void))
 }
 
 /* ---------------------------------------------------------------------- */
+/* Synchronous mode (-o repl_sync)                                         */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * conn.c notes the link's data offset before and after each client batch;
+ * a batch that queued records while the sync is active is held in
+ * CONN_WAIT and queued here, oldest first. Offsets only grow on a link, so
+ * the queue is ordered by offset and an ACK releases a prefix of it. The
+ * resumes run from their own event, never from inside the link callback
+ * that read the ACK: a resumed client may write again (queueing records on
+ * that link) or close.
+ *
+ * If the oldest waiter sees no covering ACK within -o repl_sync_timeout,
+ * or the link goes down, every waiter is answered (its write is applied
+ * here, the peer may lack it) and writes are not held until a link is
+ * online again and the peer has acknowledged everything queued up to then.
+ */
+
+/* Returns the sync timeout in milliseconds. */
+static uint64_t
+sync_timeout_ms(void)
+{
+	return settings.repl_sync_timeout_ms > 0
+	           ? (uint64_t)settings.repl_sync_timeout_ms
+	           : 1000;
+}
+
+/* Returns true when writes are to be held for the peer's ACK. */
+bool
+repl_sync_active(void)
+{
+	struct repl_conn *l;
+
+	if (!settings.repl_sync || !repl.enabled)
+		return false;
+	l = linked();
+	return l != NULL && l->state == REPL_ONLINE && l->sync_ready;
+}
+
+/* Returns the linked link's offset after its last data record (0 without
+ * a link, or without -o repl_sync). */
+uint64_t
+repl_sync_point(void)
+{
+	struct repl_conn *l;
+
+	if (!settings.repl_sync)
+		return 0;
+	l = linked();
+	return l != NULL ? l->data_off : 0;
+}
+
+/* Arms the timer for the oldest waiter's deadline (or stops it). */
+static void
+sync_timer_arm(void)
+{
+	uint64_t now, due;
+	struct timeval tv;
+
+	if (repl.sync_timer == NULL)
+		return;
+	if (repl.sync_head == NULL) {
+		event_del(repl.sync_timer);
+		return;
+	}
+	now = mono_ms();
+	due = repl.sync_head->sync_wait_ms + sync_timeout_ms();
+	due = due > now ? due - now : 0;
+	tv.tv_sec = (time_t)(due / 1000);
+	tv.tv_usec = (suseconds_t)(due % 1000) * 1000;
+	evtimer_add(repl.sync_timer, &tv);
+}
+
+/* Takes c out of the waiting queue. */
+static void
+sync_unlink(struct conn *c)
+{
+	if (c->sync_prev != NULL)
+		c->sync_prev->sync_next = c->sync_next;
+	else
+		repl.sync_head = c->sync_next;
+	if (c->sync_next != NULL)
+		c->sync_next->sync_prev = c->sync_prev;
+	else
+		repl.sync_tail = c->sync_prev;
+	c->sync_prev = c->sync_next = NULL;
+	repl.sync_waiting--;
+}
+
+/* Queues c until its offset is acknowledged or the sync falls back. */
+void
+repl_sync_wait(struct conn *c)
+{
+	c->sync_wait_ms = mono_ms();
+	c->sync_next = NULL;
+	c->sync_prev = repl.sync_tail;
+	if (repl.sync_tail != NULL)
+		repl.sync_tail->sync_next = c;
+	else
+		repl.sync_head = c;
+	repl.sync_tail = c;
+	repl.sync_waiting++;
+	if (repl.sync_head == c)
+		sync_timer_arm();
+	if (c->sync_wait_offset <= repl.sync_acked)
+		event_active(repl.sync_release, EV_TIMEOUT, 0);
+}
+
+/* Removes a closing connection from the waiting queue. */
+void
+repl_sync_forget(struct conn *c)
+{
+	bool was_head = repl.sync_head == c;
+
+	if (!was_head && c->sync_prev == NULL)
+		return; /* not queued */
+	sync_unlink(c);
+	if (was_head)
+		sync_timer_arm();
+}
+
+/* Resumes every waiter whose offset the peer has acknowledged (offset 0:
+ * released by a fallback). */
+static void
+sync_release_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c;
+
+	while ((c = repl.sync_head) != NULL &&
+	       c->sync_wait_offset <= repl.sync_acked) {
+		sync_unlink(c);
+		conn_resume(c); /* may queue c again, at a higher offset */
+	}
+	sync_timer_arm();
+}
+
+/* The oldest waiter's deadline: falls back to async if it is still
+ * waiting. */
+static void
+sync_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = repl.sync_head;
+
+	if (c == NULL)
+		return;
+	if (mono_ms() - c->sync_wait_ms < sync_timeout_ms()) {
+		sync_timer_arm();
+		return;
+	}
+	sync_fallback("replication: sync timeout, falling back to async");
+}
+
+/* Stops holding writes: releases every waiter, and (with why, once until
+ * the sync resumes) logs why at -v and counts a fallback. The linked link,
+ * if any, must then catch up with everything queued so far. */
+static void
+sync_fallback(const char *why)
+{
+	struct repl_conn *l = linked();
+	struct conn *c;
+
+	if (why != NULL && !repl.sync_fallen) {
+		log_info("%s", why);
+		repl.st.sync_fallbacks++;
+		repl.sync_fallen = true;
+	}
+	if (l != NULL) {
+		l->sync_ready = false;
+		l->sync_target = l->data_off;
+	}
+	for (c = repl.sync_head; c != NULL; c = c->sync_next)
+		c->sync_wait_offset = 0;
+	if (repl.sync_head != NULL && repl.sync_release != NULL)
+		event_active(repl.sync_release, EV_TIMEOUT, 0);
+}
+
+/* An ACK arrived on the linked link: releases the waiters it covers, and
+ * turns the sync on once the peer has caught up. */
+static void
+sync_acked(struct repl_conn *l)
+{
+	if (!settings.repl_sync)
+		return;
+	repl.sync_acked = l->acked_off;
+	if (repl.sync_head != NULL &&
+	    repl.sync_head->sync_wait_offset <= repl.sync_acked)
+		event_active(repl.sync_release, EV_TIMEOUT, 0);
+	if (l->sync_ready || l->state != REPL_ONLINE ||
+	    l->acked_off < l->sync_target)
+		return;
+	l->sync_ready = true;
+	if (repl.sync_fallen) {
+		repl.sync_fallen = false;
+		log_info("replication: sync mode resumed");
+	} else {
+		log_debug("replication: sync mode on (peer=%s)", l->peer);
+	}
+}
+
+/* The link went online: the sync starts once the peer acknowledges
+ * everything queued so far (a PING makes it answer at once). */
+static void
+sync_online(struct repl_conn *l)
+{
+	if (!settings.repl_sync)
+		return;
+	if (l->acked_off < l->out_off)
+		link_ping(l);
+	l->sync_target = l->out_off;
+	sync_acked(l);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Stats                                                                   */
 /* ---------------------------------------------------------------------- */
 
@@ -2046,6 +2289,9 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	     repl.last_sync != NULL ? repl.last_sync : "none");
 	emit(ctx, "repl_last_error",
 	     repl.last_error[0] != '\0' ? repl.last_error : "none");
+	emit(ctx, "repl_sync", repl_sync_active() ? "on" : "off");
+	emit_u64(emit, ctx, "repl_sync_waiting", repl.sync_waiting);
+	emit_u64(emit, ctx, "repl_sync_fallbacks", repl.st.sync_fallbacks);
 	if (!detail)
 		return;
 	emit_u64(emit, ctx, "repl_node_id", store_node_id);
@@ -2167,7 +2413,10 @@ repl_init(struct event_base *base)
 		secret_load(settings.repl_secret_file);
 	repl.reaper = event_new(base, -1, 0, reaper_cb, NULL);
 	repl.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
+	repl.sync_release = event_new(base, -1, 0, sync_release_cb, NULL);
+	repl.sync_timer = evtimer_new(base, sync_timer_cb, NULL);
 	if (repl.reaper == NULL || repl.timer == NULL ||
+	    repl.sync_release == NULL || repl.sync_timer == NULL ||
 	    event_add(repl.timer, &sec) < 0)
 		fatalx("replication: cannot set up timers");
 	store_mutation_hook = repl_hook;
@@ -2214,6 +2463,10 @@ repl_destroy(void)
 		event_free(repl.reaper);
 	if (repl.drain_timer != NULL)
 		event_free(repl.drain_timer);
+	if (repl.sync_release != NULL)
+		event_free(repl.sync_release);
+	if (repl.sync_timer != NULL)
+		event_free(repl.sync_timer);
 	if (store_mutation_hook == repl_hook)
 		store_mutation_hook = NULL;
 	if (repl.secret != NULL) {

@@ -409,7 +409,11 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 		m->exptime = get_u32(p + 22);
 		m->nkey = p[26];
 		m->nbytes = get_u32(p + 27);
-		m->iflags = p[31] & REPL_ITEM_FLAGS;
+		m->iflags = p[31];
+		if (m->iflags & ~REPL_ITEM_FLAGS) {
+			*err = "bad item flags";
+			return false;
+		}
 		want = (uint64_t)ITEM_FIXED + m->nkey + m->nbytes;
 		break;
 	case REPL_DELETE:
@@ -474,11 +478,9 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 		*err = "body length does not match fields";
 		return false;
 	}
+	/* Keys are length-delimited: any 1..250 bytes the store holds (the
+	 * binary protocol and meta base64 keys allow any byte) must pass. */
 	m->key = (const char *)p + (want - m->nkey - m->nbytes);
-	if (!util_key_valid(m->key, m->nkey)) {
-		*err = "bad key";
-		return false;
-	}
 	if (m->type == REPL_ITEM)
 		m->value = m->key + m->nkey;
 	return true;

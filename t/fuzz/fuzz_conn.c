@@ -58,9 +58,10 @@ fuzz_shutdown_request(void)
 static void
 fuzz_hook(const struct mutation *m)
 {
-	static const enum repl_type want[] = {
-		[MUT_ITEM] = REPL_ITEM, [MUT_DELETE] = REPL_DELETE,
-		[MUT_TOUCH] = REPL_TOUCH, [MUT_FLUSH] = REPL_FLUSH};
+	static const enum repl_type want[] = {[MUT_ITEM] = REPL_ITEM,
+	                                      [MUT_DELETE] = REPL_DELETE,
+	                                      [MUT_TOUCH] = REPL_TOUCH,
+	                                      [MUT_FLUSH] = REPL_FLUSH};
 	struct repl_msg msg;
 	const char *err = NULL;
 	size_t n;
@@ -79,9 +80,10 @@ fuzz_hook(const struct mutation *m)
 		return;
 #endif
 	if (r != (long)n || msg.type != want[m->type]) {
-		fprintf(stderr, "fuzz_conn: mutation %d: encoded %zu bytes, "
-		        "decoded %ld (%s)\n", (int)m->type, n, r,
-		        err ? err : "no error");
+		fprintf(stderr,
+		        "fuzz_conn: mutation %d: encoded %zu bytes, "
+		        "decoded %ld (%s)\n",
+		        (int)m->type, n, r, err ? err : "no error");
 		abort();
 	}
 	if (m->type == MUT_ITEM &&
@@ -136,7 +138,8 @@ drain(int fd)
 			continue;
 		if (n == 0)
 			return false;
-		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+		       errno == EINTR;
 	}
 }
 

@@ -36,6 +36,7 @@ reencode(struct repl_buf *b, const struct repl_msg *m)
 		it->origin = m->origin;
 		it->cas = m->cas;
 		it->flags = m->flags;
+		it->iflags = m->iflags;
 		it->exptime = m->exptime;
 		it->nkey = m->nkey;
 		it->nbytes = m->nbytes;

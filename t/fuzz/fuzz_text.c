@@ -39,14 +39,21 @@ fuzz_line(const char *line, size_t len)
 		if (req.error == NULL || strlen(req.error) == 0)
 			abort();
 		return;
-	case TXT_SET: case TXT_ADD: case TXT_REPLACE: case TXT_APPEND:
-	case TXT_PREPEND: case TXT_CAS:
+	case TXT_SET:
+	case TXT_ADD:
+	case TXT_REPLACE:
+	case TXT_APPEND:
+	case TXT_PREPEND:
+	case TXT_CAS:
 		if (req.nkey == 0 || req.nkey > KEY_MAX_LENGTH)
 			abort();
 		if (req.nbytes_raw < 0 || (int64_t)req.nbytes != req.nbytes_raw)
 			abort();
 		/* fall through */
-	case TXT_INCR: case TXT_DECR: case TXT_DELETE: case TXT_TOUCH:
+	case TXT_INCR:
+	case TXT_DECR:
+	case TXT_DELETE:
+	case TXT_TOUCH:
 		if (req.nkey == 0 || req.nkey > KEY_MAX_LENGTH)
 			abort();
 		check_inside(req.key, req.nkey, line, len);
@@ -54,7 +61,10 @@ fuzz_line(const char *line, size_t len)
 			if (req.key[i] == ' ')
 				abort();
 		return;
-	case TXT_GET: case TXT_GETS: case TXT_GAT: case TXT_GATS:
+	case TXT_GET:
+	case TXT_GETS:
+	case TXT_GAT:
+	case TXT_GATS:
 		check_inside(req.keys, req.nkeys_len, line, len);
 		check_inside(req.key, req.nkey, line, len);
 		cur = req.keys;
@@ -65,7 +75,8 @@ fuzz_line(const char *line, size_t len)
 				abort();
 		}
 		return;
-	case TXT_STATS: case TXT_SHUTDOWN:
+	case TXT_STATS:
+	case TXT_SHUTDOWN:
 		check_inside(req.arg, req.narg, line, len);
 		return;
 	default:

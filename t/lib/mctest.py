@@ -81,7 +81,10 @@ class Daemon:
     """One server process (ours by default) on a free loopback port."""
 
     def __init__(self, args=(), host="127.0.0.1", port=None, binary=None,
-                 repl_port=None, wait=True, netns=None, env=None):
+                 repl_port=None, wait=True, netns=None, env=None,
+                 wrapper=None):
+        """wrapper, if given, is a list of arguments put before the binary
+        (e.g. ["valgrind", "--error-exitcode=1"])."""
         self.host = host
         self.port = port or free_port(host)
         self.binary = binary or BIN
@@ -90,6 +93,7 @@ class Daemon:
         cmd = []
         if netns:
             cmd += ["ip", "netns", "exec", netns]
+        cmd += list(wrapper or [])
         cmd += [self.binary, "-l", host, "-p", str(self.port), "-U", "0"]
         if os.geteuid() == 0:
             cmd += ["-u", "root"]

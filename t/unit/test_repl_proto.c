@@ -616,16 +616,27 @@ START_TEST(test_malformed)
 	/* nbytes huge (the sum must not wrap) */
 	rec[5 + 27] = rec[5 + 28] = rec[5 + 29] = rec[5 + 30] = 0xff;
 	expect_bad(rec, b.len, MAXB, "body length does not match fields");
-	/* key with a space, a control character, DEL */
+	/* keys are length-delimited: a space, a control character, DEL or
+	 * NUL in a key is accepted (binary and meta base64 keys allow them) */
 	memcpy(rec, b.data, b.len);
-	rec[5 + 32 + 1] = ' ';
-	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 32 + 1] = '\n';
-	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 32 + 1] = 0x7f;
-	expect_bad(rec, b.len, MAXB, "bad key");
-	rec[5 + 32 + 1] = 0;
-	expect_bad(rec, b.len, MAXB, "bad key");
+	{
+		static const char odd[] = {' ', '\n', 0x7f, 0};
+		size_t k;
+		for (k = 0; k < sizeof(odd); k++) {
+			struct repl_msg om;
+			const char *oerr = NULL;
+			rec[5 + 32 + 1] = odd[k];
+			ck_assert_int_eq(repl_decode(rec, b.len, MAXB, &om, &oerr),
+			                 (long)b.len);
+			ck_assert_int_eq(om.key[1], odd[k]);
+		}
+	}
+	/* unknown item flag bits are a corrupt record */
+	memcpy(rec, b.data, b.len);
+	rec[5 + 31] = 0x01;
+	expect_bad(rec, b.len, MAXB, "bad item flags");
+	rec[5 + 31] = 0x80;
+	expect_bad(rec, b.len, MAXB, "bad item flags");
 	/* header length one more than the fields: trailing garbage */
 	memcpy(rec, b.data, b.len);
 	rec[4]++;
@@ -643,7 +654,12 @@ START_TEST(test_malformed)
 	expect_bad(rec, b.len, MAXB, "bad key length");
 	rec[5 + 18] = 3;
 	rec[5 + 19] = '\t';
-	expect_bad(rec, b.len, MAXB, "bad key");
+	{
+		struct repl_msg dm;
+		const char *derr = NULL;
+		ck_assert_int_eq(repl_decode(rec, b.len, MAXB, &dm, &derr),
+		                 (long)b.len);
+	}
 	repl_buf_consume(&b, b.len);
 	repl_encode_touch(&b, "abc", 3, 1, 1, 1);
 	memcpy(rec, b.data, b.len);
