@@ -236,10 +236,11 @@ class Node:
                 return False
             time.sleep(0.02)
 
-    def stats(self):
+    def stats(self, group=""):
+        """Returns `stats [group]` as a dict."""
         c = self.client(5)
         try:
-            return c.stats()
+            return c.stats(group)
         finally:
             c.close()
 
@@ -442,7 +443,8 @@ class Writer(threading.Thread):
         k = self.rnd.choice(self.keys).encode()
         r = self.rnd.random() if self.mix else 0.0
         if r < 0.75:
-            n = self.rnd.randint(*self.sizes)
+            n = self.sizes(self.rnd) if callable(self.sizes) else \
+                self.rnd.randint(*self.sizes)
             v = (b"%s:%d:" % (k, seq) + b"x" * n)[:max(n, 1)]
             self.sent_bytes += len(v)
             return b"set %s %d 0 %d\r\n%s\r\n" % (k, seq & 0xff, len(v), v)
@@ -538,7 +540,7 @@ def scenario_freeze(a, b):
         w = Writer(a, keys, sizes=(200, 2000), seed=1 + rnd, rate=rate)
         w.start()
         time.sleep(1)
-        st0 = a.client().stats("replication")
+        st0 = a.stats("replication")
         peak_rss, peak_q, peak_qr, closed_at, st = frozen_phase(
             a, b, w, secs, name)
         mctest.check(w.ops > 10000 and w.errors == 0,
@@ -654,6 +656,16 @@ def scenario_cuts(a, b):
 
 # ---- 4. -m under churn ----
 
+def churn_size(rnd):
+    """Mixed value sizes: mostly small, some medium, a few large."""
+    r = rnd.random()
+    if r < 0.70:
+        return rnd.randint(50, 500)
+    if r < 0.95:
+        return rnd.randint(1000, 10000)
+    return rnd.randint(20000, 200000)
+
+
 def scenario_churn(a, b):
     """-m 16 and 200 MB of mixed sizes written to both nodes at once."""
     mem = 16
@@ -668,9 +680,9 @@ def scenario_churn(a, b):
     ka = ["ea:%05d" % i for i in range(20000)]
     kb = ["eb:%05d" % i for i in range(20000)]
     half = CHURN_BYTES // 2
-    ws = [Writer(a, ka, sizes=(50, 60000), seed=5, limit_bytes=half,
+    ws = [Writer(a, ka, sizes=churn_size, seed=5, limit_bytes=half,
                  batch=20),
-          Writer(b, kb, sizes=(50, 60000), seed=6, limit_bytes=half,
+          Writer(b, kb, sizes=churn_size, seed=6, limit_bytes=half,
                  batch=20)]
     for w in ws:
         w.start()
@@ -684,11 +696,12 @@ def scenario_churn(a, b):
         w.stop()
     took = time.time() - t0
     sa, sb = a.stats(), b.stats()
+    ra, rb = a.stats("replication"), b.stats("replication")
     print("# churn: wrote %d + %d MB in %.0f s; peak RSS A %.1f MB, B %.1f "
           "MB; evictions A %s, B %s; queue overflows A %s, B %s"
           % (ws[0].sent_bytes >> 20, ws[1].sent_bytes >> 20, took,
              peak["A"], peak["B"], sa.get("evictions"), sb.get("evictions"),
-             sa.get("repl_queue_overflows"), sb.get("repl_queue_overflows")))
+             ra.get("repl_queue_overflows"), rb.get("repl_queue_overflows")))
     mctest.check(all(w.sent_bytes >= half for w in ws) and
                  all(w.errors == 0 for w in ws),
                  "churn: %d MB written to each node without errors"
