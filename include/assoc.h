@@ -23,6 +23,8 @@ void assoc_insert(item *it, uint64_t hv);
 void assoc_remove(item *it, uint64_t hv);
 /* Moves up to n old buckets to the new table if growing. */
 void assoc_migrate(unsigned n);
+/* Sizes the table for n items ahead of a bulk load, if it is nearly empty. */
+void assoc_reserve(uint64_t n);
 /* Pauses (or resumes) growth, for iterators; calls nest. */
 void assoc_pause(void);
 void assoc_resume(void);

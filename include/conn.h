@@ -57,7 +57,7 @@ struct conn_pending {
 	char mopaque[40]; /* meta opaque token text ("O...") */
 	uint8_t mopaque_len;
 	char mkey_ret[344]; /* meta: key to echo back (k flag), base64 may
-	                    * grow 250 bytes to 336 */
+	                     * grow 250 bytes to 336 */
 	uint16_t mkey_len;
 	bool mkey_b64;
 	int32_t minvalidate;
@@ -105,10 +105,10 @@ typedef struct conn {
 	uint32_t linger_since;
 	struct conn *next_free;
 	struct conn *next_dead;
-	uint64_t sync_wait_offset; /* CONN_WAIT: repl offset awaited */
-	uint64_t sync_wait_ms;     /* CONN_WAIT: since (monotonic ms) */
+	uint64_t sync_wait_offset;       /* CONN_WAIT: repl offset awaited */
+	uint64_t sync_wait_ms;           /* CONN_WAIT: since (monotonic ms) */
 	enum conn_state sync_prev_state; /* CONN_WAIT: state to go back to */
-	struct conn *sync_prev;    /* in repl's queue of waiting conns */
+	struct conn *sync_prev;          /* in repl's queue of waiting conns */
 	struct conn *sync_next;
 	char peername[64];
 } conn;

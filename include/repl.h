@@ -12,12 +12,12 @@
 #include "store.h"
 
 enum repl_state {
-	REPL_OFF = 0,        /* -X 0 */
-	REPL_LISTENING,      /* waiting for the peer to connect */
-	REPL_CONNECTING,     /* outgoing connect in progress */
-	REPL_HANDSHAKE,      /* HELLO/AUTH exchange */
-	REPL_COPYING,        /* full copy in progress (either direction) */
-	REPL_ONLINE,         /* live stream */
+	REPL_OFF = 0,    /* -X 0 */
+	REPL_LISTENING,  /* waiting for the peer to connect */
+	REPL_CONNECTING, /* outgoing connect in progress */
+	REPL_HANDSHAKE,  /* HELLO/AUTH exchange */
+	REPL_COPYING,    /* full copy in progress (either direction) */
+	REPL_ONLINE,     /* live stream */
 	REPL_CLOSED
 };
 

@@ -161,6 +161,10 @@ void store_apply_flush(uint32_t when);
 enum store_result store_alloc_raw(item **out, const char *key, size_t nkey,
     uint32_t flags, uint32_t exptime, uint32_t nbytes);
 
+/* Prepares for about n incoming items (a full copy): sizes the hash table
+ * once if the store is nearly empty. */
+void store_reserve(uint64_t n);
+
 /* store.c: versions (hybrid logical clock: ms << 16 | counter) */
 /* Returns a fresh version greater than any seen. */
 uint64_t store_next_version(void);

@@ -101,6 +101,42 @@ assoc_maybe_grow(void)
 	assoc_update_stats();
 }
 
+/* Sizes the table for n items ahead of a bulk load (a full copy), while
+ * that is cheap: only when it holds few items, which move at once. */
+void
+assoc_reserve(uint64_t n)
+{
+	unsigned hp = hpower;
+	uint64_t i, size = (uint64_t)1 << hpower, mask;
+	item **nt;
+
+	if (paused || old_table != NULL || nitems > 65536)
+		return;
+	while (hp < HASHPOWER_MAX && n > ((uint64_t)3 << hp) / 2)
+		hp++;
+	if (hp == hpower)
+		return;
+	nt = calloc((size_t)1 << hp, sizeof(item *));
+	if (nt == NULL)
+		return;
+	mask = ((uint64_t)1 << hp) - 1;
+	for (i = 0; i < size; i++) {
+		item *it = table[i], *next;
+		for (; it != NULL; it = next) {
+			uint64_t b = hash_key(ITEM_key(it), it->nkey) & mask;
+			next = it->h_next;
+			it->h_next = nt[b];
+			nt[b] = it;
+		}
+	}
+	free(table);
+	table = nt;
+	hpower = hp;
+	log_debug("assoc: hash table sized to 2^%u buckets for %llu items", hp,
+	          (unsigned long long)n);
+	assoc_update_stats();
+}
+
 /* Moves up to n old buckets to the new table if growing. */
 void
 assoc_migrate(unsigned n)

@@ -191,8 +191,13 @@ static struct {
 	uint64_t last_in_off;      /* its stream offset we applied up to */
 	/* Backlog: the last live records we produced, bytes
 	 * [bl_start, bl_end) of our stream (counted since this process
-	 * started), kept in bl for a partial resync. */
-	struct repl_buf bl;
+	 * started), kept for a partial resync in a ring of -o repl_backlog
+	 * bytes (offset o sits at o % bl_cap). It is kept only once a peer
+	 * has linked: before that, the peer's first sync is a full copy
+	 * anyway, and a standalone node spends no memory on it. */
+	uint8_t *bl_ring;
+	size_t bl_cap;
+	bool ever_linked;
 	uint64_t bl_start;
 	uint64_t bl_end;
 	struct repl_buf rec;   /* scratch: the live record being encoded */
@@ -209,9 +214,9 @@ static struct {
 	struct conn *sync_tail;
 	size_t sync_waiting;
 	uint64_t sync_acked;
-	bool sync_fallen;            /* fell back; "resumed" still to say */
-	struct event *sync_release;  /* resumes released connections */
-	struct event *sync_timer;    /* the oldest waiter's deadline */
+	bool sync_fallen;           /* fell back; "resumed" still to say */
+	struct event *sync_release; /* resumes released connections */
+	struct event *sync_timer;   /* the oldest waiter's deadline */
 	/* stats */
 	struct repl_counters st;
 	char last_error[128];
@@ -1090,33 +1095,43 @@ buf_append(struct repl_buf *b, const uint8_t *p, size_t n)
 }
 
 /* Appends a live record to the backlog (our stream offset moves on by its
- * size); over -o repl_backlog drops the oldest bytes. */
+ * size); the ring keeps the last bl_cap bytes, and counts an overflow
+ * each time it drops bytes a peer might still have needed. */
 static void
 backlog_append(const uint8_t *p, size_t n)
 {
-	size_t max = settings.repl_backlog;
+	size_t pos, first;
 
 	repl.bl_end += n;
-	if (max == 0) {
+	if (!repl.ever_linked || settings.repl_backlog == 0) {
 		repl.bl_start = repl.bl_end;
 		return;
 	}
-	if (n >= max) {
+	if (repl.bl_ring == NULL) {
+		/* Pages are touched as the ring fills, so RSS grows with use. */
+		repl.bl_ring = malloc(settings.repl_backlog);
+		if (repl.bl_ring == NULL) {
+			log_warnx("replication: cannot allocate the backlog");
+			repl.bl_start = repl.bl_end;
+			return;
+		}
+		repl.bl_cap = settings.repl_backlog;
+		repl.bl_start = repl.bl_end - n;
+	}
+	if (n >= repl.bl_cap) {
 		/* Only the record's tail would fit: keep nothing. */
-		if (repl.bl.len > 0)
-			repl_buf_consume(&repl.bl, repl.bl.len);
 		repl.bl_start = repl.bl_end;
 		repl.st.backlog_overflows++;
 		return;
 	}
-	if (repl.bl.len + n > max) {
-		size_t drop = repl.bl.len + n - max;
-
-		repl_buf_consume(&repl.bl, drop);
-		repl.bl_start += drop;
+	pos = (size_t)((repl.bl_end - n) % repl.bl_cap);
+	first = repl.bl_cap - pos < n ? repl.bl_cap - pos : n;
+	memcpy(repl.bl_ring + pos, p, first);
+	memcpy(repl.bl_ring, p + first, n - first);
+	if (repl.bl_end - repl.bl_start > repl.bl_cap) {
+		repl.bl_start = repl.bl_end - repl.bl_cap;
 		repl.st.backlog_overflows++;
 	}
-	buf_append(&repl.bl, p, n);
 }
 
 /* The store's mutation hook: encodes the record once, appends it to the
@@ -1221,7 +1236,11 @@ copy_one(item *it, void *arg)
 static void
 copy_start(struct repl_conn *l)
 {
-	size_t n = repl_encode_u64(&l->out, REPL_COPY_BEGIN, 0);
+	/* COPY_BEGIN carries how many entries follow (about), so the peer
+	 * can size its hash table once instead of growing it on the way. */
+	size_t n = repl_encode_u64(&l->out, REPL_COPY_BEGIN,
+	                           store_stats.curr_items +
+	                               store_stats.curr_tombstones);
 
 	link_queued(l, n, false);
 	l->copy = COPY_SENDING;
@@ -1395,14 +1414,17 @@ static void
 resume_start(struct repl_conn *l)
 {
 	uint64_t from = l->peer_hello.resume_offset;
-	size_t skip = (size_t)(from - repl.bl_start);
 	size_t n = (size_t)(repl.bl_end - from);
 
 	log_info("replication: partial resync from offset %llu",
 	         (unsigned long long)from);
 	link_queued(l, repl_encode_u64(&l->out, REPL_PING, from), false);
 	if (n > 0) {
-		buf_append(&l->out, repl.bl.data + skip, n);
+		size_t pos = (size_t)(from % repl.bl_cap);
+		size_t first = repl.bl_cap - pos < n ? repl.bl_cap - pos : n;
+
+		buf_append(&l->out, repl.bl_ring + pos, first);
+		buf_append(&l->out, repl.bl_ring, n - first);
 		link_queued(l, n, false);
 		l->data_off = l->out_off;
 	}
@@ -1449,6 +1471,7 @@ link_promote(struct repl_conn *l)
 	const char *why = NULL;
 
 	l->linked = true;
+	repl.ever_linked = true;
 	if (!l->announced)
 		link_announce(l);
 	repl.quiet = false;
@@ -1672,6 +1695,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		store_apply_flush(m->when);
 		break;
 	case REPL_COPY_BEGIN:
+		store_reserve(m->count);
 		l->rx_valid = false;
 		l->peer_copy_begun = true;
 		l->peer_copy_done = false;
@@ -2282,7 +2306,7 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit_u64(emit, ctx, "repl_bytes_received", repl.st.bytes_received);
 	emit_u64(emit, ctx, "repl_full_copies", repl.st.full_copies);
 	emit_u64(emit, ctx, "repl_partial_resyncs", repl.st.partial_resyncs);
-	emit_u64(emit, ctx, "repl_backlog_bytes", repl.bl.len);
+	emit_u64(emit, ctx, "repl_backlog_bytes", repl.bl_end - repl.bl_start);
 	emit_u64(emit, ctx, "repl_backlog_overflows",
 	         repl.st.backlog_overflows);
 	emit(ctx, "repl_last_sync",
@@ -2473,7 +2497,8 @@ repl_destroy(void)
 		memset(repl.secret, 0, repl.secret_len);
 		free(repl.secret);
 	}
-	repl_buf_free(&repl.bl);
+	free(repl.bl_ring);
+	repl.bl_ring = NULL;
 	repl_buf_free(&repl.rec);
 	memset(&repl, 0, sizeof(repl));
 	repl.lfd = -1;

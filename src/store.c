@@ -802,6 +802,14 @@ store_next_version(void)
 	return v;
 }
 
+/* Sizes the hash table for about n incoming items. */
+void
+store_reserve(uint64_t n)
+{
+	if (n > 0)
+		assoc_reserve(n);
+}
+
 /* Advances the clock past a version seen from the peer. */
 void
 store_observe_version(uint64_t v)

@@ -66,14 +66,17 @@ def rec(rtype, body):
     return struct.pack(">BI", rtype, len(body)) + body
 
 
+PROTO_VERSION = 2  # wire format version (doc/replication.md)
+
+
 def hello(run_id, nonce, flags):
-    return rec(HELLO, struct.pack(">IHHQQQI", MAGIC, 1, 77, run_id, 0, 0,
+    return rec(HELLO, struct.pack(">IHHQQQI", MAGIC, PROTO_VERSION, 77, run_id, 0, 0,
                                   flags) + nonce)
 
 
 def item(key, value, version, cas=1, flags=0, exptime=0, origin=77):
-    return rec(ITEM, struct.pack(">QHQIIBI", version, origin, cas, flags,
-                                 exptime, len(key), len(value)) + key + value)
+    return rec(ITEM, struct.pack(">QHQIIBIB", version, origin, cas, flags,
+                                 exptime, len(key), len(value), 0) + key + value)
 
 
 def decode(data):
