@@ -445,12 +445,23 @@ def cut(a, b, side, rnd):
     if rnd == 1:
         ms_key, ms_want = lww_ms_setup(a, b, "lww%d" % rnd)
 
+    partial = "replication: partial resync from offset"
+
+    def npartial(n):
+        return sum(1 for l in n.log().splitlines() if l.startswith(partial))
+    partials = {n.name: npartial(n) for n in (a, b)}
     side.ip("link", "set", side.veth, "up")
     t0 = time.time()
     ok = all(n.wait_count(start, starts[n.name] + 1, timeout=30)
              for n in (a, b))
     mctest.check(ok, p + ": relinked after the link came back "
                  "(replication: start on both)")
+    # A short break is resumed from the backlog in both directions: no
+    # full copy.
+    for n in (a, b):
+        mctest.check(npartial(n) > partials[n.name],
+                     "%s: %s resumed with a partial resync" % (p, n.name),
+                     n.log()[-600:])
     print("# %s: relinked %.2f s after link up" % (p, time.time() - t0))
     keys = sorted(set(want) | set(pre))
     da, db = converge(a, b, keys)
