@@ -14,15 +14,15 @@ for i in $(seq 100); do
 	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
 	sleep 0.05
 done
-for mode in -a -b; do
+for mode in -a -b ""; do
 	out=$(timeout 120 memccapable -h 127.0.0.1 -p "$port" -t 5 $mode 2>&1)
 	rc=$?
-	echo "$out" | sed "s/^/memccapable $mode: /"
+	echo "$out" | sed "s/^/memccapable ${mode:-(no flags)}: /"
 	if [ $rc -eq 0 ] && ! echo "$out" | grep -q '\[FAIL\]'; then
-		echo "ok - memccapable $mode"
+		echo "ok - memccapable ${mode:-(no flags)}"
 		pass=$((pass + 1))
 	else
-		echo "FAIL - memccapable $mode (exit $rc)"
+		echo "FAIL - memccapable ${mode:-(no flags)} (exit $rc)"
 		fail=$((fail + 1))
 	fi
 done
