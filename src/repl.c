@@ -777,7 +777,10 @@ repl_listen(void)
 	if (repl.lfd < 0)
 		(void)listener_open();
 	repl.listen_mode = true;
-	log_info("replication: listen");
+	/* Said only once the port is really open; a failed open is retried
+	 * every second and says "listen" when it succeeds. */
+	if (repl.lfd >= 0)
+		log_info("replication: listen");
 }
 
 /* Returns true if a new incoming connection must be refused, with why. */
@@ -1927,6 +1930,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			if (mono_ms() - l->last_rx_ms > timeout_ms()) {
 				repl.st.timeouts++;
+				log_info("replication: peer timed out (nothing "
+				         "received for %d s)",
+				         (int)(timeout_ms() / 1000));
 				link_close(l,
 				           "timeout: nothing received for "
 				           "%d s",
@@ -1939,8 +1945,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (repl.draining)
 		return;
-	if (repl.lfd < 0 && repl.listen_mode)
-		(void)listener_open();
+	if (repl.lfd < 0 && repl.listen_mode && listener_open() == 0)
+		log_info("replication: listen");
 	if (repl.peer_host[0] != '\0' && repl.links == NULL)
 		repl_connect_start();
 }
@@ -2452,9 +2458,11 @@ repl_init(struct event_base *base)
 		                    sizeof(repl.peer_host), repl.peer_port,
 		                    sizeof(repl.peer_port)) ||
 		    repl.peer_host[0] == '\0') {
+			/* Running on without the peer would also accept
+			 * replication from anyone: refuse to start. */
 			log_warnx("replication: bad peer address '%s'",
 			          settings.repl_peer);
-			repl.peer_host[0] = '\0';
+			exit(EX_USAGE_CODE);
 		}
 	}
 	if (repl.peer_host[0] == '\0' && repl.secret == NULL)

@@ -192,6 +192,8 @@ stats_settings(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "repl_timeout", (uint64_t)settings.repl_timeout);
 	emit_u64(emit, ctx, "repl_backlog", (uint64_t)settings.repl_backlog);
 	emit(ctx, "repl_sync", settings.repl_sync ? "yes" : "no");
+	emit_u64(emit, ctx, "repl_sync_timeout_ms",
+	         (uint64_t)settings.repl_sync_timeout_ms);
 	emit(ctx, "repl_secret", settings.repl_secret_file ? "yes" : "no");
 	emit_u64(emit, ctx, "tombstone_ttl", (uint64_t)settings.tombstone_ttl);
 }
