@@ -25,7 +25,9 @@ util_strtoull(const char *s, size_t len, uint64_t *out)
 		unsigned d = (unsigned char)s[i] - '0';
 		if (d > 9)
 			return false;
-		if (v > (UINT64_MAX - d) / 10)
+		/* overflow: UINT64_MAX is 1844674407370955161 * 10 + 5 */
+		if (v >= UINT64_MAX / 10 &&
+		    (v > UINT64_MAX / 10 || d > UINT64_MAX % 10))
 			return false;
 		v = v * 10 + d;
 	}
@@ -108,11 +110,24 @@ util_u64toa(uint64_t v, char *buf)
 bool
 util_key_valid(const char *key, size_t nkey)
 {
-	size_t i;
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	size_t i = 0;
 
 	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
 		return false;
-	for (i = 0; i < nkey; i++) {
+	/* Eight bytes at a time: any byte below 0x21 (control or space), or
+	 * equal to 0x7f, sends the word to the byte loop to be judged. */
+	for (; i + 8 <= nkey; i += 8) {
+		uint64_t w, del;
+
+		memcpy(&w, key + i, 8);
+		del = w ^ (ones * 0x7f);
+		if (((w - ones * 0x21) & ~w & highs) != 0 ||
+		    ((del - ones) & ~del & highs) != 0)
+			break;
+	}
+	for (; i < nkey; i++) {
 		unsigned char ch = (unsigned char)key[i];
 		if (ch <= ' ' || ch == 0x7f)
 			return false;

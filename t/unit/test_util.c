@@ -21,6 +21,11 @@ START_TEST(test_strtoull)
 	ck_assert(!util_strtoull(S("12a"), &v));
 	ck_assert(!util_strtoull(S(""), &v));
 	ck_assert(!util_strtoull(S("+5"), &v));
+	ck_assert(util_strtoull(S("18446744073709551610"), &v) &&
+	          v == UINT64_MAX - 5);
+	ck_assert(!util_strtoull(S("18446744073709551620"), &v));
+	ck_assert(!util_strtoull(S("99999999999999999999"), &v));
+	ck_assert(util_strtoull(S("00000000000000000000000001"), &v) && v == 1);
 }
 END_TEST
 
@@ -64,6 +69,27 @@ START_TEST(test_key_valid)
 	ck_assert(!util_key_valid("a\x01", 2));
 	ck_assert(!util_key_valid("a\x7f", 2));
 	ck_assert(util_key_valid("\xc3\xa9", 2));
+	/* every position of a long key, around the 8-byte word checks */
+	{
+		static const unsigned char bad[] = {0x00, 0x01, 0x09, 0x0a,
+		                                    0x1f, 0x20, 0x7f};
+		static const unsigned char good[] = {0x21, 0x7e, 0x80, 0xff};
+		char k[40];
+		size_t pos, b;
+
+		for (pos = 0; pos < 37; pos++) {
+			for (b = 0; b < sizeof(bad); b++) {
+				memset(k, 'a', sizeof(k));
+				k[pos] = (char)bad[b];
+				ck_assert(!util_key_valid(k, 37));
+			}
+			for (b = 0; b < sizeof(good); b++) {
+				memset(k, 'a', sizeof(k));
+				k[pos] = (char)good[b];
+				ck_assert(util_key_valid(k, 37));
+			}
+		}
+	}
 }
 END_TEST
 
