@@ -66,7 +66,8 @@ def _rss_slack():
         return int(os.environ["REPL_FAULTS_RSS_SLACK"])
     try:
         with open(BIN, "rb") as f:
-            asan = b"AddressSanitizer" in f.read()
+            data = f.read()
+            asan = b"AddressSanitizer" in data or b"__asan_init" in data
     except OSError:
         asan = False
     return 64 + 256 if asan else 64
