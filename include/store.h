@@ -155,8 +155,9 @@ bool store_apply_delete(const char *key, size_t nkey, uint64_t version,
 /* Applies a touch. */
 bool store_apply_touch(const char *key, size_t nkey, uint32_t exptime,
     uint64_t version, uint16_t origin);
-/* Applies a flush at absolute time `when` (0 = now). */
-void store_apply_flush(uint32_t when);
+/* Applies a flush at absolute time `when` (0 = now): an immediate one
+ * removes what is older than `version` (the flush's own version). */
+void store_apply_flush(uint32_t when, uint64_t version);
 /* Allocates an item for the receiver (no stamping). Same as store_alloc. */
 enum store_result store_alloc_raw(item **out, const char *key, size_t nkey,
     uint32_t flags, uint32_t exptime, uint32_t nbytes);

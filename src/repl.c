@@ -1695,7 +1695,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		break;
 	case REPL_FLUSH:
 		store_observe_version(m->version);
-		store_apply_flush(m->when);
+		store_apply_flush(m->when, m->version);
 		break;
 	case REPL_COPY_BEGIN:
 		store_reserve(m->count);

@@ -44,6 +44,28 @@ check_flush(void)
 	}
 }
 
+/* Unlinks every item and tombstone whose version is older than v. */
+static void
+flush_older_than(uint64_t v)
+{
+	uint64_t b, n = assoc_nbuckets();
+
+	for (b = 0; b < n; b++) {
+		item *chains[2], *it, *next;
+		int i;
+
+		assoc_bucket(b, &chains[0], &chains[1]);
+		for (i = 0; i < 2; i++) {
+			for (it = chains[i]; it != NULL; it = next) {
+				next = it->h_next;
+				if (it->version < v)
+					items_unlink(it, hash_key(ITEM_key(it),
+					                          it->nkey));
+			}
+		}
+	}
+}
+
 /* Returns the next cas unique (0 with -C). */
 static inline uint64_t
 next_cas(void)
@@ -777,12 +799,15 @@ store_apply_touch(const char *key, size_t nkey, uint32_t exptime,
 
 /* Applies a replicated flush (0 or a past time = now). */
 void
-store_apply_flush(uint32_t when)
+store_apply_flush(uint32_t when, uint64_t version)
 {
 	check_flush();
 	if (when == 0 || when <= current_time) {
+		/* Only what is older than the peer's flush goes: a write made
+		 * here after it (not yet seen by the peer when it flushed)
+		 * stays, as it will on the peer when it arrives there. */
 		flush_at = 0;
-		items_flush_all();
+		flush_older_than(version);
 	} else {
 		flush_at = when;
 	}

@@ -710,7 +710,7 @@ START_TEST(test_hook)
 	ck_assert(store_apply_item(it));
 	ck_assert(store_apply_touch("r", 1, 0, v + 101, 9));
 	ck_assert(store_apply_delete("r", 1, v + 102, 9));
-	store_apply_flush(0);
+	store_apply_flush(0, UINT64_MAX);
 	ck_assert_uint_eq(nhook, 9);
 	/* the clock moved past what the peer sent */
 	ck_assert_uint_gt(store_next_version(), v + 102);
@@ -733,6 +733,27 @@ apply(const char *k, const char *val, uint64_t version, uint16_t origin,
 	it->cas = cas;
 	return store_apply_item(it);
 }
+
+/* A replicated flush removes what is older than the flush, not what was
+ * written after it. */
+START_TEST(test_apply_flush_versions)
+{
+	uint64_t base = (uint64_t)(T0 + 100) * 1000 << 16;
+	item *it;
+
+	ck_assert(apply("old1", "a", base + 10, 2, 1));
+	ck_assert(apply("old2", "b", base + 20, 2, 2));
+	ck_assert(apply("new", "c", base + 40, 2, 3));
+	store_apply_flush(0, base + 30);
+	it = store_peek("old1", 4);
+	ck_assert_ptr_null(it);
+	it = store_peek("old2", 4);
+	ck_assert_ptr_null(it);
+	ck_value("new", "c");
+	store_apply_flush(0, base + 41);
+	ck_assert_ptr_null(store_peek("new", 3));
+}
+END_TEST
 
 START_TEST(test_lww_tombstones)
 {
@@ -875,6 +896,7 @@ store_suite(void)
 	tcase_add_test(tc, test_hash_growth);
 	tcase_add_test(tc, test_iterator);
 	tcase_add_test(tc, test_hook);
+	tcase_add_test(tc, test_apply_flush_versions);
 	tcase_add_test(tc, test_lww_tombstones);
 	tcase_add_test(tc, test_stats_emit);
 	tcase_add_test(tc, test_hash_spread);
