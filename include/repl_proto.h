@@ -65,7 +65,7 @@ struct repl_msg {
 	uint32_t exptime; /* ITEM, TOUCH: absolute unix time */
 	const char *key;
 	uint8_t nkey;
-	uint8_t iflags;          /* ITEM: meta state bits (REPL_ITEM_FLAGS) */
+	uint8_t iflags; /* ITEM: meta state bits (REPL_ITEM_FLAGS) */
 	const char *value;
 	uint32_t nbytes;
 	/* REPL_FLUSH: when (absolute, 0 = now) */

@@ -24,16 +24,16 @@ typedef struct item {
 	struct item *prev;   /* LRU, towards the head */
 	struct item *h_next; /* hash chain */
 	uint64_t cas;        /* cas unique (0 with -C) */
-	uint64_t version;    /* replication version stamp (hybrid logical clock) */
-	uint32_t exptime;    /* absolute unix time, 0 = never */
-	uint32_t atime;      /* last access, unix time */
-	uint32_t nbytes;     /* value length */
-	uint32_t flags;      /* client flags */
-	uint16_t origin;     /* node id of the node that wrote this state */
-	uint16_t refcount;   /* references from connections' output queues */
-	uint8_t nkey;        /* key length */
-	uint8_t clsid;       /* slab class */
-	uint8_t iflags;      /* ITEM_* */
+	uint64_t version; /* replication version stamp (hybrid logical clock) */
+	uint32_t exptime; /* absolute unix time, 0 = never */
+	uint32_t atime;   /* last access, unix time */
+	uint32_t nbytes;  /* value length */
+	uint32_t flags;   /* client flags */
+	uint16_t origin;  /* node id of the node that wrote this state */
+	uint16_t refcount; /* references from connections' output queues */
+	uint8_t nkey;      /* key length */
+	uint8_t clsid;     /* slab class */
+	uint8_t iflags;    /* ITEM_* */
 	uint8_t pad;
 	char data[];
 } item;
@@ -42,14 +42,15 @@ typedef struct item {
 #define ITEM_value(it) ((it)->data + (it)->nkey)
 
 enum store_result {
-	STORE_OK = 0,        /* stored / deleted / touched / found */
-	STORE_NOT_STORED,    /* add on existing, replace/append/prepend on missing */
-	STORE_EXISTS,        /* cas mismatch */
-	STORE_NOT_FOUND,     /* missing key (cas, delete, incr, touch) */
-	STORE_TOO_LARGE,     /* SERVER_ERROR object too large for cache */
-	STORE_NO_MEMORY,     /* SERVER_ERROR out of memory storing object */
-	STORE_NON_NUMERIC,   /* incr/decr on a value that is not a number */
-	STORE_INVALID        /* invalid argument */
+	STORE_OK = 0,      /* stored / deleted / touched / found */
+	STORE_NOT_STORED,  /* add on existing, replace/append/prepend on missing
+	                    */
+	STORE_EXISTS,      /* cas mismatch */
+	STORE_NOT_FOUND,   /* missing key (cas, delete, incr, touch) */
+	STORE_TOO_LARGE,   /* SERVER_ERROR object too large for cache */
+	STORE_NO_MEMORY,   /* SERVER_ERROR out of memory storing object */
+	STORE_NON_NUMERIC, /* incr/decr on a value that is not a number */
+	STORE_INVALID      /* invalid argument */
 };
 
 enum store_op {
@@ -69,14 +70,14 @@ enum mutation_type { MUT_ITEM = 1, MUT_DELETE, MUT_TOUCH, MUT_FLUSH };
 
 struct mutation {
 	enum mutation_type type;
-	const item *it;       /* MUT_ITEM */
-	const char *key;      /* MUT_DELETE, MUT_TOUCH */
+	const item *it;  /* MUT_ITEM */
+	const char *key; /* MUT_DELETE, MUT_TOUCH */
 	size_t nkey;
-	uint32_t exptime;     /* MUT_TOUCH */
-	uint64_t cas;         /* MUT_DELETE, MUT_TOUCH: cas after the change */
-	uint64_t version;     /* version of the change */
-	uint16_t origin;      /* node that made the change */
-	uint32_t when;        /* MUT_FLUSH */
+	uint32_t exptime; /* MUT_TOUCH */
+	uint64_t cas;     /* MUT_DELETE, MUT_TOUCH: cas after the change */
+	uint64_t version; /* version of the change */
+	uint16_t origin;  /* node that made the change */
+	uint32_t when;    /* MUT_FLUSH */
 };
 
 typedef void (*store_hook_fn)(const struct mutation *m);
@@ -113,13 +114,14 @@ void store_release(item *it);
  * value of. exptime is absolute (see util_realtime). Returns STORE_OK,
  * STORE_TOO_LARGE or STORE_NO_MEMORY. */
 enum store_result store_alloc(item **out, const char *key, size_t nkey,
-    uint32_t flags, uint32_t exptime, uint32_t nbytes);
+                              uint32_t flags, uint32_t exptime,
+                              uint32_t nbytes);
 /* Stores a filled item with set/add/replace/append/prepend/cas semantics.
  * cas is the client's cas for STORE_CAS (and for the others when non-zero,
  * as the binary and meta protocols allow). On success *cas_out (may be
  * NULL) receives the new cas. The caller still owns its reference. */
 enum store_result store_commit(item *it, enum store_op op, uint64_t cas,
-    uint64_t *cas_out);
+                               uint64_t *cas_out);
 /* Deletes a key; cas 0 means any. STORE_OK, STORE_NOT_FOUND, STORE_EXISTS. */
 enum store_result store_delete(const char *key, size_t nkey, uint64_t cas);
 /* incr (incr=true) or decr. 64-bit unsigned: incr wraps, decr stops at 0.
@@ -129,8 +131,10 @@ enum store_result store_delete(const char *key, size_t nkey, uint64_t cas);
  * STORE_NON_NUMERIC, STORE_NO_MEMORY. *it_out (may be NULL) gets a
  * reference to the resulting item. */
 enum store_result store_arith(const char *key, size_t nkey, bool incr,
-    uint64_t delta, bool autoviv, uint64_t initial, uint32_t exptime,
-    uint64_t cas, uint64_t *value_out, uint64_t *cas_out, item **it_out);
+                              uint64_t delta, bool autoviv, uint64_t initial,
+                              uint32_t exptime, uint64_t cas,
+                              uint64_t *value_out, uint64_t *cas_out,
+                              item **it_out);
 /* Sets a new absolute exptime on a live key. Returns a referenced item,
  * or NULL on a miss. Marks it read like store_get when `fetch` is true
  * (gat), not for plain touch. */
@@ -151,16 +155,17 @@ void store_set_token(item *it, bool on);
 bool store_apply_item(item *it);
 /* Applies a delete: leaves a tombstone with that version. */
 bool store_apply_delete(const char *key, size_t nkey, uint64_t version,
-    uint16_t origin);
+                        uint16_t origin);
 /* Applies a touch. */
 bool store_apply_touch(const char *key, size_t nkey, uint32_t exptime,
-    uint64_t version, uint16_t origin);
+                       uint64_t version, uint16_t origin);
 /* Applies a flush at absolute time `when` (0 = now): an immediate one
  * removes what is older than `version` (the flush's own version). */
 void store_apply_flush(uint32_t when, uint64_t version);
 /* Allocates an item for the receiver (no stamping). Same as store_alloc. */
 enum store_result store_alloc_raw(item **out, const char *key, size_t nkey,
-    uint32_t flags, uint32_t exptime, uint32_t nbytes);
+                                  uint32_t flags, uint32_t exptime,
+                                  uint32_t nbytes);
 
 /* Prepares for about n incoming items (a full copy): sizes the hash table
  * once if the store is nearly empty. */
@@ -185,7 +190,7 @@ void store_iter_begin(struct store_iter *si);
 /* Calls fn for up to max_items items, in bucket order; returns the number
  * visited. Sets si->done at the end. fn may not mutate the store. */
 size_t store_iter_next(struct store_iter *si, size_t max_items,
-    void (*fn)(item *it, void *arg), void *arg);
+                       void (*fn)(item *it, void *arg), void *arg);
 /* Closes the iterator (the table may grow again). */
 void store_iter_end(struct store_iter *si);
 
@@ -198,13 +203,13 @@ void store_iter_end(struct store_iter *si);
  * node-local bits (atime, iflags, LRU place) are left out. *items (may be
  * NULL) gets the number of items summed. Walks the range synchronously. */
 uint64_t store_digest(uint32_t parts, uint32_t lo, uint32_t hi,
-    uint64_t *items);
+                      uint64_t *items);
 
 /* store.c: numbers for stats */
 struct store_stats {
 	uint64_t curr_items;
 	uint64_t total_items;
-	uint64_t bytes;          /* bytes used by live items */
+	uint64_t bytes; /* bytes used by live items */
 	uint64_t evictions;
 	uint64_t reclaimed;
 	uint64_t expired_unfetched;
@@ -214,7 +219,7 @@ struct store_stats {
 	uint64_t hash_power_level;
 	uint64_t hash_bytes;
 	bool hash_is_expanding;
-	uint64_t malloced;       /* slab pages allocated, bytes */
+	uint64_t malloced; /* slab pages allocated, bytes */
 	uint64_t limit_maxbytes;
 	uint64_t get_hits, get_misses, get_expired, get_flushed;
 	uint64_t cmd_touch, touch_hits, touch_misses;

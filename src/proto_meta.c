@@ -869,8 +869,8 @@ meta_ms(conn *c, struct meta_req *r)
 		memcpy(pd->mopaque, r->opaque, r->nopaque);
 	pd->mkey_b64 = meta_key_binary(r, r->lkey, r->nlkey);
 	if (pd->mkey_b64)
-		pd->mkey_len = (uint16_t)proto_meta_b64_encode(r->lkey, r->nlkey,
-		                                              pd->mkey_ret);
+		pd->mkey_len = (uint16_t)proto_meta_b64_encode(
+		    r->lkey, r->nlkey, pd->mkey_ret);
 	else {
 		memcpy(pd->mkey_ret, r->lkey, r->nlkey);
 		pd->mkey_len = (uint16_t)r->nlkey;

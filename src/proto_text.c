@@ -27,7 +27,7 @@ struct token {
  * *rest points after the last token taken). */
 static size_t
 text_tokenize(const char *line, size_t len, struct token *t, size_t max,
-    const char **rest)
+              const char **rest)
 {
 	const char *p = line, *end = line + len;
 	size_t n = 0;
@@ -86,8 +86,7 @@ text_take_key(struct text_req *req, const struct token *t)
 /* Parses a storage command: <cmd> <key> <flags> <exptime> <bytes> [cas]
  * [noreply]. */
 static void
-text_parse_storage(struct text_req *req, struct token *t, size_t n,
-    bool is_cas)
+text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
 {
 	size_t want = is_cas ? 6 : 5;
 	int32_t vlen;
@@ -126,7 +125,7 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n,
 /* Parses get/gets/gat/gats. */
 static void
 text_parse_get(struct text_req *req, struct token *t, size_t n,
-    const char *line, size_t len, bool touch)
+               const char *line, size_t len, bool touch)
 {
 	size_t first = touch ? 2 : 1;
 	const char *keys;
@@ -138,12 +137,14 @@ text_parse_get(struct text_req *req, struct token *t, size_t n,
 	if (touch) {
 		int32_t exptime;
 		if (!util_strtol(t[1].p, t[1].len, &exptime)) {
-			text_error(req, "CLIENT_ERROR invalid exptime argument");
+			text_error(req,
+			           "CLIENT_ERROR invalid exptime argument");
 			return;
 		}
 		req->exptime = exptime;
 		if (n == 2) {
-			/* memcached answers "gat <exptime>" with no keys by END. */
+			/* memcached answers "gat <exptime>" with no keys by
+			 * END. */
 			req->keys = line + len;
 			req->nkeys_len = 0;
 			return;
@@ -183,7 +184,12 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 	}
 	if (t[0].len == 2 && t[0].p[0] == 'm') {
 		switch (t[0].p[1]) {
-		case 'g': case 's': case 'd': case 'a': case 'n': case 'e':
+		case 'g':
+		case 's':
+		case 'd':
+		case 'a':
+		case 'n':
+		case 'e':
 			req->cmd = TXT_META;
 			return;
 		}
@@ -223,8 +229,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		if (n == 4)
 			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtoull(t[2].p, t[2].len, &req->delta)) {
-			text_error(req,
-			    "CLIENT_ERROR invalid numeric delta argument");
+			text_error(
+			    req, "CLIENT_ERROR invalid numeric delta argument");
 			return;
 		}
 		return;
@@ -244,10 +250,10 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			noreply = tok_is(&t[n - 1], "noreply");
 			req->noreply = noreply;
 			if (!((n == 3 && (zero || noreply)) ||
-				(n == 4 && zero && noreply))) {
+			      (n == 4 && zero && noreply))) {
 				text_error(req, "CLIENT_ERROR bad command line "
-						"format.  Usage: delete <key> "
-						"[noreply]");
+				                "format.  Usage: delete <key> "
+				                "[noreply]");
 				return;
 			}
 		}
@@ -266,7 +272,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		if (n == 4)
 			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtol(t[2].p, t[2].len, &exptime)) {
-			text_error(req, "CLIENT_ERROR invalid exptime argument");
+			text_error(req,
+			           "CLIENT_ERROR invalid exptime argument");
 			return;
 		}
 		req->exptime = exptime;
@@ -282,7 +289,8 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		if (n == 3 || (n == 2 && !req->noreply)) {
 			int32_t delay;
 			if (!util_strtol(t[1].p, t[1].len, &delay)) {
-				text_error(req,
+				text_error(
+				    req,
 				    "CLIENT_ERROR invalid exptime argument");
 				return;
 			}
@@ -338,10 +346,10 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		req->lo = 0;
 		req->hi = 1;
 		if (n == 4 && (!util_strtoul(t[1].p, t[1].len, &req->parts) ||
-		    !util_strtoul(t[2].p, t[2].len, &req->lo) ||
-		    !util_strtoul(t[3].p, t[3].len, &req->hi) ||
-		    req->parts == 0 || req->lo > req->hi ||
-		    req->hi > req->parts))
+		               !util_strtoul(t[2].p, t[2].len, &req->lo) ||
+		               !util_strtoul(t[3].p, t[3].len, &req->hi) ||
+		               req->parts == 0 || req->lo > req->hi ||
+		               req->hi > req->parts))
 			text_error(req, "CLIENT_ERROR bad command line format");
 		return;
 	}
@@ -361,7 +369,7 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 /* Takes the next key from a space separated list. */
 bool
 proto_text_next_key(const char **cursor, const char *end, const char **key,
-    size_t *nkey)
+                    size_t *nkey)
 {
 	const char *p = *cursor, *s;
 
@@ -446,7 +454,8 @@ text_exec_get(conn *c, struct text_req *req)
 		item *it;
 
 		if (nkey > KEY_MAX_LENGTH || !util_key_valid(key, nkey)) {
-			text_reply_err(c, "CLIENT_ERROR bad command line format");
+			text_reply_err(c,
+			               "CLIENT_ERROR bad command line format");
 			return;
 		}
 		if (touch) {
@@ -504,7 +513,7 @@ static enum proc_result
 text_exec_store(conn *c, struct text_req *req)
 {
 	static const enum store_op ops[] = {
-	    [TXT_SET] = STORE_SET,		[TXT_ADD] = STORE_ADD,
+	    [TXT_SET] = STORE_SET,         [TXT_ADD] = STORE_ADD,
 	    [TXT_REPLACE] = STORE_REPLACE, [TXT_APPEND] = STORE_APPEND,
 	    [TXT_PREPEND] = STORE_PREPEND, [TXT_CAS] = STORE_CAS};
 	item *it = NULL;
@@ -512,14 +521,14 @@ text_exec_store(conn *c, struct text_req *req)
 
 	server_stats.cmd_set++;
 	r = store_alloc(&it, req->key, req->nkey, req->flags,
-	    util_realtime(req->exptime), req->nbytes);
+	                util_realtime(req->exptime), req->nbytes);
 	if (r != STORE_OK) {
 		if (r == STORE_TOO_LARGE)
 			REPLY(c, req->noreply,
-			    "SERVER_ERROR object too large for cache");
+			      "SERVER_ERROR object too large for cache");
 		else
 			REPLY(c, req->noreply,
-			    "SERVER_ERROR out of memory storing object");
+			      "SERVER_ERROR out of memory storing object");
 		conn_swallow(c, (size_t)req->nbytes + 2);
 		/* A failed set must not leave the old value behind. */
 		if (req->cmd == TXT_SET)
@@ -542,7 +551,7 @@ text_exec_arith(conn *c, struct text_req *req)
 	size_t n;
 
 	switch (store_arith(req->key, req->nkey, req->cmd == TXT_INCR,
-	    req->delta, false, 0, 0, 0, &v, NULL, NULL)) {
+	                    req->delta, false, 0, 0, 0, &v, NULL, NULL)) {
 	case STORE_OK:
 		n = util_u64toa(v, buf);
 		text_reply(c, req->noreply, buf, n);
@@ -551,8 +560,9 @@ text_exec_arith(conn *c, struct text_req *req)
 		REPLY(c, req->noreply, "NOT_FOUND");
 		break;
 	case STORE_NON_NUMERIC:
-		REPLY(c, req->noreply, "CLIENT_ERROR cannot increment or "
-				       "decrement non-numeric value");
+		REPLY(c, req->noreply,
+		      "CLIENT_ERROR cannot increment or "
+		      "decrement non-numeric value");
 		break;
 	case STORE_NO_MEMORY:
 		REPLY(c, req->noreply, "SERVER_ERROR out of memory");
@@ -606,8 +616,8 @@ text_exec_stats(conn *c, struct text_req *req)
 	if (strcmp(group, "detail dump") == 0 ||
 	    strcmp(group, "detail on") == 0 ||
 	    strcmp(group, "detail off") == 0) {
-		conn_out(c, strcmp(group, "detail dump") == 0 ? "END\r\n"
-							    : "OK\r\n",
+		conn_out(
+		    c, strcmp(group, "detail dump") == 0 ? "END\r\n" : "OK\r\n",
 		    strcmp(group, "detail dump") == 0 ? 5 : 4);
 		return;
 	}
@@ -655,7 +665,7 @@ text_execute(conn *c, struct text_req *req)
 		return PROC_DONE;
 	case TXT_TOUCH: {
 		item *it = store_touch(req->key, req->nkey,
-		    util_realtime(req->exptime), false);
+		                       util_realtime(req->exptime), false);
 		if (it != NULL) {
 			REPLY(c, req->noreply, "TOUCHED");
 			store_release(it);
@@ -677,8 +687,8 @@ text_execute(conn *c, struct text_req *req)
 		return PROC_DONE;
 	case TXT_VERBOSITY:
 		log_verbose = req->num > MAX_VERBOSITY_LEVEL
-				  ? MAX_VERBOSITY_LEVEL
-				  : (int)req->num;
+		                  ? MAX_VERBOSITY_LEVEL
+		                  : (int)req->num;
 		settings.verbose = log_verbose;
 		REPLY(c, req->noreply, "OK");
 		return PROC_DONE;
@@ -705,12 +715,14 @@ text_execute(conn *c, struct text_req *req)
 		return PROC_DONE;
 	case TXT_CACHE_MEMLIMIT:
 		if (req->num < 8) {
-			REPLY(c, req->noreply, "MEMLIMIT_TOO_SMALL cannot set "
-					       "maxbytes to less than 8m");
+			REPLY(c, req->noreply,
+			      "MEMLIMIT_TOO_SMALL cannot set "
+			      "maxbytes to less than 8m");
 			return PROC_DONE;
 		}
 		if (req->num > (uint64_t)1 << 40) {
-			text_reply_err(c, "CLIENT_ERROR bad command line format");
+			text_reply_err(c,
+			               "CLIENT_ERROR bad command line format");
 			return PROC_DONE;
 		}
 		settings.maxbytes = (size_t)req->num * 1024 * 1024;
@@ -718,12 +730,12 @@ text_execute(conn *c, struct text_req *req)
 		REPLY(c, req->noreply, "OK");
 		return PROC_DONE;
 	case TXT_DIGEST: {
-		uint64_t items, d = store_digest(req->parts, req->lo, req->hi,
-		    &items);
+		uint64_t items,
+		    d = store_digest(req->parts, req->lo, req->hi, &items);
 		char line[64];
 
 		snprintf(line, sizeof(line), "DIGEST %016llx %llu\r\n",
-		    (unsigned long long)d, (unsigned long long)items);
+		         (unsigned long long)d, (unsigned long long)items);
 		conn_out_str(c, line);
 		return PROC_DONE;
 	}
@@ -742,10 +754,10 @@ text_is_get_line(const char *p, size_t n)
 		p++;
 		n--;
 	}
-	return (n >= 4 && (memcmp(p, "get ", 4) == 0 ||
-			      memcmp(p, "gat ", 4) == 0)) ||
-	    (n >= 5 && (memcmp(p, "gets ", 5) == 0 ||
-			   memcmp(p, "gats ", 5) == 0));
+	return (n >= 4 &&
+	        (memcmp(p, "get ", 4) == 0 || memcmp(p, "gat ", 4) == 0)) ||
+	       (n >= 5 &&
+	        (memcmp(p, "gets ", 5) == 0 || memcmp(p, "gats ", 5) == 0));
 }
 
 /* Processes one request from c's input. */
@@ -759,8 +771,8 @@ proto_text_process(conn *c)
 
 	if (nl == NULL) {
 		size_t limit = text_is_get_line(start, avail)
-				   ? GET_LINE_MAX_LENGTH
-				   : LINE_MAX_LENGTH;
+		                   ? GET_LINE_MAX_LENGTH
+		                   : LINE_MAX_LENGTH;
 		if (avail > limit) {
 			conn_out_str(c, "CLIENT_ERROR line too long\r\n");
 			c->close_reason = "line too long";

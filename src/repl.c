@@ -1111,7 +1111,8 @@ backlog_append(const uint8_t *p, size_t n)
 		return;
 	}
 	if (repl.bl_ring == NULL) {
-		/* Pages are touched as the ring fills, so RSS grows with use. */
+		/* Pages are touched as the ring fills, so RSS grows with use.
+		 */
 		repl.bl_ring = malloc(settings.repl_backlog);
 		if (repl.bl_ring == NULL) {
 			log_warnx("replication: cannot allocate the backlog");

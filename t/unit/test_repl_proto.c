@@ -626,8 +626,9 @@ START_TEST(test_malformed)
 			struct repl_msg om;
 			const char *oerr = NULL;
 			rec[5 + 32 + 1] = odd[k];
-			ck_assert_int_eq(repl_decode(rec, b.len, MAXB, &om, &oerr),
-			                 (long)b.len);
+			ck_assert_int_eq(
+			    repl_decode(rec, b.len, MAXB, &om, &oerr),
+			    (long)b.len);
 			ck_assert_int_eq(om.key[1], odd[k]);
 		}
 	}
