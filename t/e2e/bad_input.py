@@ -1,7 +1,6 @@
 #!/usr/bin/python3
 """Hostile and malformed input: each case gets memcached's reply, and the
 server keeps serving other clients."""
-import os
 import random
 import socket
 import time

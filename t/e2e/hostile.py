@@ -4,7 +4,6 @@ endless lines, a client that pipelines and never reads, thousands of
 connections, slowloris clients and file descriptor exhaustion. Each case
 checks the server's reply and that it keeps serving other clients. The
 replies are documented in doc/robustness.md."""
-import os
 import random
 import resource
 import selectors

@@ -12,7 +12,6 @@
 """
 import re
 import signal
-import socket
 import time
 
 import mctest
@@ -24,17 +23,7 @@ COMMON = ["-v", "-m", "256"]
 
 def free_pair_port():
     """Returns a port free on both loopback addresses."""
-    for _ in range(50):
-        p = mctest.free_port(A_HOST)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((B_HOST, p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise RuntimeError("no common free port")
+    return mctest.free_pair_port(A_HOST, B_HOST)
 
 
 def count(d, pattern):

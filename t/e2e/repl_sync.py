@@ -7,7 +7,6 @@ stopped peer costs one sync timeout, then writes go on asynchronously
 never held; a client closing or a shutdown while its write is held is
 clean; without -o repl_sync nothing waits for the peer."""
 import signal
-import socket
 import threading
 import time
 
@@ -23,32 +22,13 @@ RESUMED = "replication: sync mode resumed"
 
 def free_pair_port():
     """Returns a port free on both loopback addresses."""
-    for _ in range(50):
-        p = mctest.free_port(A_HOST)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((B_HOST, p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise RuntimeError("no common free port")
+    return mctest.free_pair_port(A_HOST, B_HOST)
 
 
-def count(d, line):
-    """Counts exact log lines."""
-    return sum(1 for l in d.log().splitlines() if l == line)
+count = mctest.count
 
 
-def wait_count(d, line, n, timeout=10.0):
-    """Waits until line appears at least n times in d's log."""
-    end = time.time() + timeout
-    while time.time() < end:
-        if count(d, line) >= n:
-            return True
-        time.sleep(0.02)
-    return False
+wait_count = mctest.wait_count
 
 
 def wait_stat(d, name, want, timeout=10.0):

@@ -30,6 +30,37 @@ def free_port(host="127.0.0.1"):
     return port
 
 
+def free_pair_port(a_host="127.0.0.1", b_host="127.0.0.2"):
+    """Returns a port free on both addresses (a pair on two loopback
+    addresses uses the same client and replication ports, as two hosts)."""
+    for _ in range(50):
+        p = free_port(a_host)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((b_host, p))
+            return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise RuntimeError("no common free port")
+
+
+def count(d, line):
+    """Counts exact log lines of daemon d."""
+    return sum(1 for l in d.log().splitlines() if l == line)
+
+
+def wait_count(d, line, n, timeout=10.0):
+    """Waits until line appears at least n times in d's log."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if count(d, line) >= n:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def check(cond, name, detail=""):
     """Records one assertion and prints it."""
     if cond:
