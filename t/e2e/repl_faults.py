@@ -31,7 +31,6 @@ REPL_FAULTS_QUICK=1 shrinks every scenario (about 1 minute in all);
 REPL_FAULTS_ONLY=copy,freeze,cuts,churn runs a subset;
 REPL_FAULTS_RSS_SLACK=MB sets the RSS bound above -m."""
 import atexit
-import ctypes
 import os
 import random
 import shutil
@@ -45,10 +44,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import mctest  # noqa: E402
+import netns  # noqa: E402
+from netns import in_ns, sh  # noqa: E402
 
 BIN = os.path.abspath(mctest.BIN)
 PORT, RPORT = 11211, 11212
-CLONE_NEWNET = 0x40000000
 SKIP = 77
 QUICK = os.environ.get("REPL_FAULTS_QUICK", "") not in ("", "0")
 ONLY = [s for s in os.environ.get("REPL_FAULTS_ONLY", "").split(",") if s]
@@ -76,26 +76,15 @@ def _rss_slack():
 RSS_SLACK = _rss_slack()
 
 PID = os.getpid()
-NS_A, NS_B = "rfA%d" % PID, "rfB%d" % PID
-VETH_A, VETH_B = "rfa%d" % PID, "rfb%d" % PID
-NET = random.randint(1, 254)
-A_IP, B_IP = "10.214.%d.1" % NET, "10.214.%d.2" % NET
+LINK = netns.Link("rf", "rfa", "rfb", 214)
+NS_A, NS_B = LINK.ns_a, LINK.ns_b
+VETH_A, VETH_B = LINK.veth_a, LINK.veth_b
+A_IP, B_IP = LINK.ip_a, LINK.ip_b
 
 _tmp = tempfile.mkdtemp(prefix="repl_faults.")
 _nodes = []
-_made_ns = []
-_libc = ctypes.CDLL(None, use_errno=True)
-_root_ns_fd = None
 
 
-def sh(*args, check=True):
-    """Runs a command quietly; returns its CompletedProcess."""
-    r = subprocess.run(list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args),
-                                       r.stdout.decode(errors="replace")))
-    return r
 
 
 def cleanup():
@@ -103,9 +92,7 @@ def cleanup():
     namespaces and the scratch directory."""
     for n in _nodes:
         n.kill9()
-    for ns in _made_ns:
-        sh("ip", "netns", "del", ns, check=False)
-    del _made_ns[:]
+    LINK.delete()
     if os.environ.get("KEEP_LOGS"):
         print("# logs kept in %s" % _tmp)
     else:
@@ -120,35 +107,8 @@ def _on_signal(signum, frame):
     os._exit(1)
 
 
-def setup_net():
-    """Creates the two namespaces, the veth pair and the addresses."""
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "add", ns)
-        _made_ns.append(ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-    sh("ip", "link", "add", VETH_A, "netns", NS_A, "type", "veth", "peer",
-       "name", VETH_B, "netns", NS_B)
-    sh("ip", "-n", NS_A, "addr", "add", A_IP + "/24", "dev", VETH_A)
-    sh("ip", "-n", NS_B, "addr", "add", B_IP + "/24", "dev", VETH_B)
-    sh("ip", "-n", NS_A, "link", "set", VETH_A, "up")
-    sh("ip", "-n", NS_B, "link", "set", VETH_B, "up")
 
 
-def in_ns(ns, fn):
-    """Calls fn() with this thread inside network namespace ns (sockets it
-    creates live there); returns what fn returns."""
-    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "setns %s: %s" % (ns, os.strerror(e)))
-        try:
-            return fn()
-        finally:
-            if _libc.setns(_root_ns_fd, CLONE_NEWNET) != 0:
-                os._exit(2)  # never run on in the wrong namespace
-    finally:
-        os.close(fd)
 
 
 def rss_mb(pid):
@@ -771,7 +731,6 @@ SCENARIOS = [("copy", scenario_copy), ("freeze", scenario_freeze),
 
 
 def main():
-    global _root_ns_fd
     if os.geteuid() != 0:
         print("SKIP: repl_faults needs root (network namespaces)")
         sys.exit(SKIP)
@@ -781,8 +740,7 @@ def main():
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        _root_ns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        setup_net()
+        LINK.setup()
     except (OSError, RuntimeError) as e:
         print("SKIP: cannot create network namespaces: %s" % e)
         cleanup()

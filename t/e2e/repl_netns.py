@@ -11,9 +11,7 @@ the link comes back relink and hold identical data.
 Needs root and `ip netns`; otherwise exits 77 (skip). The namespaces, the
 veth pair and the daemons are removed on exit, even on failure."""
 import atexit
-import ctypes
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -24,34 +22,24 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import mctest  # noqa: E402
+import netns  # noqa: E402
+from netns import in_ns, sh  # noqa: E402
 
 BIN = os.path.abspath(mctest.BIN)
 PORT = 11211
 RPORT = 11212
-CLONE_NEWNET = 0x40000000
 SKIP = 77
 
 PID = os.getpid()
-NS_A, NS_B = "rcA%d" % PID, "rcB%d" % PID
-VETH_A, VETH_B = "rvA%d" % PID, "rvB%d" % PID
-NET = random.randint(1, 254)
-A, B = "10.213.%d.1" % NET, "10.213.%d.2" % NET
+LINK = netns.Link("rc", "rvA", "rvB", 213)
+NS_A, NS_B = LINK.ns_a, LINK.ns_b
+VETH_A, VETH_B = LINK.veth_a, LINK.veth_b
+A, B = LINK.ip_a, LINK.ip_b
 
 _tmp = tempfile.mkdtemp(prefix="repl_netns.")
 _pids = []
-_made_ns = []
-_libc = ctypes.CDLL(None, use_errno=True)
-_root_ns_fd = None
 
 
-def sh(*args, check=True):
-    """Runs a command quietly; returns its CompletedProcess."""
-    r = subprocess.run(list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args),
-                                       r.stdout.decode(errors="replace")))
-    return r
 
 
 def alive(pid):
@@ -99,9 +87,7 @@ def cleanup():
         except OSError:
             pass
     del _pids[:]
-    for ns in _made_ns:
-        sh("ip", "netns", "del", ns, check=False)
-    del _made_ns[:]
+    LINK.delete()
     if os.environ.get("KEEP_LOGS"):
         print("# logs kept in %s" % _tmp)
     else:
@@ -111,35 +97,8 @@ def cleanup():
 atexit.register(cleanup)
 
 
-def setup_net():
-    """Creates the two namespaces, the veth pair and the addresses."""
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "add", ns)
-        _made_ns.append(ns)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-    sh("ip", "link", "add", VETH_A, "netns", NS_A, "type", "veth", "peer",
-       "name", VETH_B, "netns", NS_B)
-    sh("ip", "-n", NS_A, "addr", "add", A + "/24", "dev", VETH_A)
-    sh("ip", "-n", NS_B, "addr", "add", B + "/24", "dev", VETH_B)
-    sh("ip", "-n", NS_A, "link", "set", VETH_A, "up")
-    sh("ip", "-n", NS_B, "link", "set", VETH_B, "up")
 
 
-def in_ns(ns, fn):
-    """Calls fn() with this thread inside network namespace ns, so that
-    sockets it creates live there; returns what fn returns."""
-    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "setns %s: %s" % (ns, os.strerror(e)))
-        try:
-            return fn()
-        finally:
-            if _libc.setns(_root_ns_fd, CLONE_NEWNET) != 0:
-                os._exit(2)  # never run on in the wrong namespace
-    finally:
-        os.close(fd)
 
 
 class Node:
@@ -492,7 +451,6 @@ def cut(a, b, side, rnd):
 
 
 def main():
-    global _root_ns_fd
     if os.geteuid() != 0:
         print("SKIP: repl_netns needs root (network namespaces)")
         sys.exit(SKIP)
@@ -500,8 +458,7 @@ def main():
         print("SKIP: repl_netns needs iproute2 (`ip netns`)")
         sys.exit(SKIP)
     try:
-        _root_ns_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        setup_net()
+        LINK.setup()
     except (OSError, RuntimeError) as e:
         print("SKIP: cannot create network namespaces: %s" % e)
         cleanup()
