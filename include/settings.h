@@ -26,6 +26,7 @@ struct settings {
 	char *username;   /* -u */
 	bool coredumps;   /* -r */
 	bool lock_memory; /* -k, accepted with a warning */
+	bool large_pages; /* -L: slab memory in transparent huge pages */
 	int verbose;      /* -v count */
 	int num_threads;  /* -t, accepted, one loop */
 	/* memory and items */

@@ -43,8 +43,10 @@ unsigned slabs_biggest_class(unsigned except);
 bool slabs_limit_reached(void);
 /* Changes the memory limit (bytes). */
 void slabs_set_limit(size_t bytes);
-/* Emits the "stats slabs" per-class chunk lines for class id. */
+/* Reports class id's chunks: all, free (on the free list), never handed
+ * out yet at the end of the page being carved, and per page. */
 void slabs_stats_class(unsigned id, uint64_t *total_chunks,
-                       uint64_t *free_chunks, unsigned *perslab);
+                       uint64_t *free_chunks, uint64_t *free_end,
+                       unsigned *perslab);
 
 #endif

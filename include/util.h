@@ -25,6 +25,10 @@ bool util_strtoll(const char *s, size_t len, int64_t *out);
 bool util_strtol(const char *s, size_t len, int32_t *out);
 /* Writes v in decimal into buf (at least 21 bytes); returns the length. */
 size_t util_u64toa(uint64_t v, char *buf);
+/* Faults in the whole pages of [p, p + len) for writing with one call
+ * instead of one page fault per page (best effort: a kernel before 5.14
+ * leaves them to fault on first use). */
+void util_populate(void *p, size_t len);
 /* True if the key is 1..250 bytes with no control characters or spaces. */
 bool util_key_valid(const char *key, size_t nkey);
 

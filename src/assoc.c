@@ -13,6 +13,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "log.h"
+#include "util.h"
 
 #define HASHPOWER_MAX 32
 #define MIGRATE_PER_INSERT 8
@@ -36,6 +37,19 @@ assoc_update_stats(void)
 	store_stats.hash_is_expanding = old_table != NULL;
 }
 
+/* Returns a zeroed bucket array of n entries, NULL if out of memory. A
+ * large one is faulted in with one call rather than a fault per page as
+ * buckets are first used. */
+static item **
+table_alloc(uint64_t n)
+{
+	item **t = calloc((size_t)n, sizeof(item *));
+
+	if (t != NULL && n * sizeof(item *) >= ((size_t)1 << 20))
+		util_populate(t, (size_t)n * sizeof(item *));
+	return t;
+}
+
 /* Allocates the table with 2^hashpower buckets. */
 void
 assoc_init(unsigned hashpower)
@@ -45,7 +59,7 @@ assoc_init(unsigned hashpower)
 	if (hashpower > HASHPOWER_MAX)
 		hashpower = HASHPOWER_MAX;
 	hpower = hashpower;
-	table = calloc((size_t)1 << hpower, sizeof(item *));
+	table = table_alloc((uint64_t)1 << hpower);
 	if (table == NULL)
 		fatal("assoc: cannot allocate the hash table");
 	old_table = NULL;
@@ -86,7 +100,7 @@ assoc_maybe_grow(void)
 		return;
 	if (nitems <= ((uint64_t)3 << hpower) / 2)
 		return;
-	nt = calloc((size_t)2 << hpower, sizeof(item *));
+	nt = table_alloc((uint64_t)2 << hpower);
 	if (nt == NULL) {
 		log_warnx("assoc: cannot grow the hash table to 2^%u",
 		          hpower + 1);
@@ -116,7 +130,7 @@ assoc_reserve(uint64_t n)
 		hp++;
 	if (hp == hpower)
 		return;
-	nt = calloc((size_t)1 << hp, sizeof(item *));
+	nt = table_alloc((uint64_t)1 << hp);
 	if (nt == NULL)
 		return;
 	mask = ((uint64_t)1 << hp) - 1;

@@ -242,7 +242,7 @@ static const char *const usage_lines[] = {
     "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)",
     "-n, --slab-min-size=<bytes> min space used for key+value+flags "
     "(default: 48)",
-    "-L, --enable-largepages   try to use large memory pages (ignored)",
+    "-L, --enable-largepages   try to use large memory pages (if available)",
     "-D <char>                 prefix delimiter for per-prefix stats "
     "(ignored)",
     "-t, --threads=<num>       number of threads (accepted; one event loop)",
@@ -1042,7 +1042,7 @@ settings_parse(int argc, char **argv)
 				rc = EX_USAGE_CODE;
 			break;
 		case 'L':
-			rc = ignored_flag("-L (--enable-largepages)");
+			settings.large_pages = true;
 			break;
 		case 'D':
 			rc = ignored_flag("-D (per-prefix stats)");

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
+#include "util.h"
 
 struct slab_class {
 	size_t size;      /* chunk size */
@@ -20,16 +21,26 @@ struct slab_class {
 	unsigned pages_cap;
 	item *free_head; /* doubly linked through next/prev */
 	uint64_t nfree;
+	/* The newest page's chunks are handed out in address order straight
+	 * from the page, not through the free list: a fresh page is then
+	 * written once, by the items stored in it, instead of once more to
+	 * thread a free list through every chunk. */
+	char *bump_page;    /* the page being carved, NULL if none */
+	char *bump;         /* its next chunk */
+	unsigned bump_left; /* chunks left from bump to its end */
 };
 
 static struct slab_class classes[SLAB_CLASS_MAX + 1];
 static unsigned nclasses;
 static size_t page_size;
 
-/* Pages are carved from 2 MB regions marked for transparent huge pages:
- * filling memory then costs one fault and one clear per 2 MB instead of
- * per 4 KB, which is most of the cost of loading a fresh node (a full
- * copy). Pages are never returned to the system before exit. */
+/* Pages are carved from 2 MB regions, each faulted in with one call when
+ * it is mapped (util_populate): taking a page fault per 4 KB is most of
+ * the cost of loading a fresh node (a full copy), and on virtual machines
+ * each fault is a trip to the hypervisor. With -L the regions are also
+ * marked for transparent huge pages (fewer TLB misses; the kernel may
+ * have to compact memory to find them). Pages are never returned to the
+ * system before exit. */
 #define REGION_SIZE ((size_t)2 << 20)
 static char **regions;
 static size_t nregions, regions_cap;
@@ -81,8 +92,8 @@ slabs_use_regions(void)
 	return page_size <= REGION_SIZE && REGION_SIZE % page_size == 0;
 }
 
-/* Maps a REGION_SIZE-aligned region of REGION_SIZE bytes for huge pages;
- * returns NULL on failure. */
+/* Maps a REGION_SIZE-aligned region of REGION_SIZE bytes, populated (in
+ * huge pages with -L); returns NULL on failure. */
 static void *
 slabs_region_map(void)
 {
@@ -99,7 +110,9 @@ slabs_region_map(void)
 		munmap(m, head);
 	if (len - head > REGION_SIZE)
 		munmap(r + REGION_SIZE, len - head - REGION_SIZE);
-	madvise(r, REGION_SIZE, MADV_HUGEPAGE);
+	if (settings.large_pages)
+		(void)madvise(r, REGION_SIZE, MADV_HUGEPAGE);
+	util_populate(r, REGION_SIZE);
 	return r;
 }
 
@@ -270,13 +283,24 @@ slabs_add_page(unsigned id, char *page)
 		c->pages_cap = ncap;
 	}
 	c->pages[c->npages++] = page;
-	/* push in reverse so chunks are handed out in address order */
-	for (i = c->perslab; i-- > 0;) {
-		item *it = (item *)(page + (size_t)i * c->size);
+	/* What is left of the previous page being carved goes on the free
+	 * list (only when a page moves in while one is being carved). */
+	for (i = c->bump_left; i-- > 0;) {
+		item *it = (item *)(c->bump + (size_t)i * c->size);
 		it->clsid = (uint8_t)id;
 		freelist_push(c, it);
 	}
+	c->bump_page = c->bump = page;
+	c->bump_left = c->perslab;
 	return true;
+}
+
+/* True if chunk i of page has never been handed out (the carved page's
+ * tail). */
+static inline bool
+chunk_uncarved(const struct slab_class *c, const char *page, unsigned i)
+{
+	return page == c->bump_page && i >= c->perslab - c->bump_left;
 }
 
 /* True if the memory limit does not allow another page. */
@@ -293,7 +317,12 @@ slabs_alloc(unsigned id, bool force)
 	struct slab_class *c = &classes[id];
 	item *it;
 
-	if (c->free_head == NULL) {
+	if (c->free_head != NULL) {
+		it = c->free_head;
+		freelist_remove(c, it);
+		return it;
+	}
+	if (c->bump_left == 0) {
 		char *page;
 		if (slabs_limit_reached() && !force)
 			return NULL;
@@ -307,8 +336,13 @@ slabs_alloc(unsigned id, bool force)
 		mem_malloced += page_size;
 		store_stats.malloced = mem_malloced;
 	}
-	it = c->free_head;
-	freelist_remove(c, it);
+	it = (item *)c->bump;
+	c->bump += c->size;
+	c->bump_left--;
+	it->next = it->prev = NULL;
+	it->refcount = 0;
+	it->iflags = 0;
+	it->clsid = (uint8_t)id;
 	return it;
 }
 
@@ -327,7 +361,7 @@ page_movable(const struct slab_class *c, char *page)
 
 	for (i = 0; i < c->perslab; i++) {
 		const item *it = (const item *)(page + (size_t)i * c->size);
-		if (it->iflags & ITEM_SLABBED)
+		if (chunk_uncarved(c, page, i) || (it->iflags & ITEM_SLABBED))
 			continue;
 		if (!(it->iflags & ITEM_LINKED) || it->refcount > 0)
 			return false;
@@ -356,14 +390,20 @@ slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it))
 		return false;
 	for (i = 0; i < c->perslab; i++) {
 		item *it = (item *)(page + (size_t)i * c->size);
-		if (!(it->iflags & ITEM_SLABBED))
+		if (!chunk_uncarved(c, page, i) && !(it->iflags & ITEM_SLABBED))
 			evict(it);
 	}
 	for (i = 0; i < c->perslab; i++) {
 		item *it = (item *)(page + (size_t)i * c->size);
+		if (chunk_uncarved(c, page, i))
+			continue;
 		if (!(it->iflags & ITEM_SLABBED))
 			fatalx("slabs: chunk still in use after page eviction");
 		freelist_remove(c, it);
+	}
+	if (page == c->bump_page) {
+		c->bump_page = c->bump = NULL;
+		c->bump_left = 0;
 	}
 	c->pages[p] = c->pages[--c->npages];
 	if (!slabs_add_page(dst, page)) {
@@ -402,9 +442,10 @@ slabs_set_limit(size_t bytes)
 /* Reports a class's chunk numbers for "stats slabs". */
 void
 slabs_stats_class(unsigned id, uint64_t *total_chunks, uint64_t *free_chunks,
-                  unsigned *perslab)
+                  uint64_t *free_end, unsigned *perslab)
 {
 	*perslab = classes[id].perslab;
 	*total_chunks = (uint64_t)classes[id].npages * classes[id].perslab;
 	*free_chunks = classes[id].nfree;
+	*free_end = classes[id].bump_left;
 }

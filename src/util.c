@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -173,4 +175,20 @@ util_realtime(int64_t exptime)
 		return (uint32_t)exptime;
 	}
 	return current_time + (uint32_t)exptime;
+}
+
+/* MADV_POPULATE_WRITE is Linux 5.14; older headers lack the name. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void
+util_populate(void *p, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t hi = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
 }

@@ -531,6 +531,67 @@ START_TEST(test_rebalance)
 }
 END_TEST
 
+/* A fresh page is carved in address order; freed chunks are reused
+ * first; the stats count both kinds of free chunk; a page being carved
+ * can move to another class. */
+static void
+evict_none(item *it)
+{
+	(void)it;
+	ck_abort_msg("nothing to evict");
+}
+
+START_TEST(test_slab_carving)
+{
+	unsigned id = 1, per = (1024 * 1024) / 112, dst = 5;
+	uint64_t total, nfree, nend;
+	unsigned perslab;
+	item *a, *b, *c, *d;
+
+	a = slabs_alloc(id, false);
+	b = slabs_alloc(id, false);
+	c = slabs_alloc(id, false);
+	ck_assert_ptr_eq((char *)b, (char *)a + 112);
+	ck_assert_ptr_eq((char *)c, (char *)b + 112);
+	ck_assert_uint_eq(a->clsid, id);
+	ck_assert_uint_eq(a->iflags, 0);
+	ck_assert_uint_eq(a->refcount, 0);
+	slabs_stats_class(id, &total, &nfree, &nend, &perslab);
+	ck_assert_uint_eq(perslab, per);
+	ck_assert_uint_eq(total, per);
+	ck_assert_uint_eq(nfree, 0);
+	ck_assert_uint_eq(nend, per - 3);
+	slabs_free(b);
+	slabs_stats_class(id, &total, &nfree, &nend, &perslab);
+	ck_assert_uint_eq(nfree, 1);
+	d = slabs_alloc(id, false);
+	ck_assert_ptr_eq(d, b); /* the free list before the page's tail */
+	d = slabs_alloc(id, false);
+	ck_assert_ptr_eq((char *)d, (char *)c + 112);
+	/* With every handed-out chunk free, the carved page can move: its
+	 * uncarved tail is neither evicted nor taken off a free list. */
+	slabs_free(a);
+	slabs_free(b);
+	slabs_free(c);
+	slabs_free(d);
+	ck_assert(slabs_move_page(id, dst, evict_none));
+	ck_assert_uint_eq(slabs_npages(id), 0);
+	ck_assert_uint_eq(slabs_npages(dst), 1);
+	slabs_stats_class(id, &total, &nfree, &nend, &perslab);
+	ck_assert_uint_eq(nfree, 0);
+	ck_assert_uint_eq(nend, 0);
+	slabs_stats_class(dst, &total, &nfree, &nend, &perslab);
+	ck_assert_uint_eq(nfree, 0);
+	ck_assert_uint_eq(nend, perslab);
+	a = slabs_alloc(dst, false);
+	ck_assert_uint_eq(a->clsid, dst);
+	/* the page being carved in id is a new one */
+	b = slabs_alloc(id, false);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(slabs_npages(id), 1);
+}
+END_TEST
+
 START_TEST(test_hash_growth)
 {
 	char key[32];
@@ -893,6 +954,7 @@ store_suite(void)
 	tcase_add_test(tc, test_eviction_keeps_read_keys);
 	tcase_add_test(tc, test_no_evict);
 	tcase_add_test(tc, test_rebalance);
+	tcase_add_test(tc, test_slab_carving);
 	tcase_add_test(tc, test_hash_growth);
 	tcase_add_test(tc, test_iterator);
 	tcase_add_test(tc, test_hook);
