@@ -34,8 +34,16 @@ enum proc_result {
 	PROC_CLOSE     /* close after flushing output (c->close_reason set) */
 };
 
+/* Why a connection is in CONN_WAIT. */
+enum conn_wait_kind {
+	CONN_WAIT_SYNC = 0, /* sync replication: the peer's ACK (repl.c) */
+	CONN_WAIT_DIGEST    /* a "digest" being computed in slices */
+};
+
 struct conn;
 typedef void (*conn_nread_fn)(struct conn *c);
+/* Receives a finished digest (to queue the reply). */
+typedef void (*conn_digest_fn)(struct conn *c, uint64_t digest, uint64_t items);
 
 /* A chunk of response bytes; chunks are never moved, so iovecs can point
  * into them. */
@@ -110,6 +118,13 @@ typedef struct conn {
 	enum conn_state sync_prev_state; /* CONN_WAIT: state to go back to */
 	struct conn *sync_prev;          /* in repl's queue of waiting conns */
 	struct conn *sync_next;
+	enum conn_wait_kind wait_kind; /* CONN_WAIT: what it waits for */
+	uint32_t digest_parts;         /* CONN_WAIT_DIGEST: the range */
+	uint32_t digest_lo, digest_hi;
+	conn_digest_fn digest_done; /* CONN_WAIT_DIGEST: reply writer */
+	uint64_t digest_sync_point; /* sync offset of the writes before
+	                             * the digest (0: none to wait for) */
+	struct conn *digest_next;   /* in the queue of digests */
 	char peername[64];
 } conn;
 
@@ -120,6 +135,9 @@ void conn_init(struct event_base *base);
 void conn_shutdown(void);
 /* Closes listening sockets only (for a clean shutdown). */
 void conn_close_listeners(void);
+/* True while new clients are being accepted (false while paused for lack
+ * of descriptors or, with -o no_maxconns_fast, at the -c limit). */
+bool conn_accepting(void);
 /* Changes a connection's state, logging the change at -vvv. */
 void conn_set_state(conn *c, enum conn_state state);
 /* Returns the state's name. */
@@ -128,6 +146,13 @@ const char *conn_state_name(enum conn_state state);
 void conn_close(conn *c, const char *reason);
 /* Releases a connection held in CONN_WAIT and resumes it. */
 void conn_resume(conn *c);
+/* Holds c in CONN_WAIT (with its output) while the digest of parts
+ * [lo, hi) of `parts` is computed, a slice per event-loop turn, other
+ * clients being served in between; then done(c, digest, items) queues the
+ * reply and c goes on with its buffered input. Digests run one at a time,
+ * in the order asked. */
+void conn_digest_wait(conn *c, uint32_t parts, uint32_t lo, uint32_t hi,
+                      conn_digest_fn done);
 
 /* Output. Bytes are copied; items are referenced (and released once
  * written). */

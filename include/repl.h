@@ -24,6 +24,9 @@ enum repl_state {
 /* repl.c */
 /* Starts replication per settings: connect to -x first, else listen. */
 void repl_init(struct event_base *base);
+/* Reads the replication secret file (-o repl_secret) before privileges
+ * are dropped and before -d detaches; exits on a bad file. */
+void repl_preinit(void);
 /* Returns the state's name. */
 const char *repl_state_name(enum repl_state s);
 /* Current state. */

@@ -204,6 +204,25 @@ void store_iter_end(struct store_iter *si);
  * NULL) gets the number of items summed. Walks the range synchronously. */
 uint64_t store_digest(uint32_t parts, uint32_t lo, uint32_t hi,
                       uint64_t *items);
+/* The same digest computed in slices, so that the event loop can serve
+ * other clients between them (the text command "digest"). The result is
+ * store_digest()'s on a store that does not change during the walk. */
+struct store_digest_walk {
+	struct store_iter si;
+	uint32_t parts, lo, hi;
+	uint64_t sum;   /* the digest, once done */
+	uint64_t items; /* items summed, once done */
+	bool open;      /* si is open (the table's growth is paused) */
+	bool done;
+};
+/* Prepares a walk of parts [lo, hi) of `parts` (opens nothing yet). */
+void store_digest_begin(struct store_digest_walk *w, uint32_t parts,
+                        uint32_t lo, uint32_t hi);
+/* Visits about max_items more items; returns true once the walk is
+ * complete (its iterator is then closed). */
+bool store_digest_step(struct store_digest_walk *w, size_t max_items);
+/* Closes a walk early or late (idempotent). */
+void store_digest_end(struct store_digest_walk *w);
 
 /* store.c: numbers for stats */
 struct store_stats {

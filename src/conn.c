@@ -11,7 +11,15 @@
  * answered until the peer has applied it: the connection goes to CONN_WAIT
  * with its output held, waits neither to read nor to write, and is queued
  * in repl.c, which calls conn_resume() once the peer's ACK covers it (or
- * the sync falls back to async). Batches that only read are never held. */
+ * the sync falls back to async). Batches that only read are never held.
+ *
+ * The text command "digest" walks the whole store, which takes about 0.6 s
+ * per million items: rather than stall every client for that long, the
+ * asking connection also goes to CONN_WAIT (kind CONN_WAIT_DIGEST) and the
+ * store is walked DIGEST_SLICE_ITEMS items per event-loop turn, from a
+ * zero-timeout timer, so that the loop polls the sockets between slices.
+ * Digests are serialised: one walk (one store iterator, which pauses the
+ * hash table's growth) at a time, the others queued in order. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -41,7 +49,8 @@
 #define WCHUNK_SIZE 16384
 #define VALUE_COPY_MAX 1024 /* values up to this size are copied */
 #define ACCEPT_BURST 64
-#define DIRECT_READ_MIN 8192 /* read big values straight into the item */
+#define DIRECT_READ_MIN 8192     /* read big values straight into the item */
+#define DIGEST_SLICE_ITEMS 16384 /* items a digest visits per loop turn */
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -58,10 +67,17 @@ void (*conn_shutdown_request)(void);
 static struct event_base *conn_base;
 static struct listener *listeners;
 static struct event *accept_retry_ev;
-static bool accept_paused;
-static conn **conn_table; /* indexed by fd */
+static bool accept_paused; /* out of descriptors: retried by a timer */
+static bool accept_full;   /* -o no_maxconns_fast: at -c, until one closes */
+static conn **conn_table;  /* indexed by fd */
 static size_t conn_table_size;
 static conn *conn_freelist;
+static uint64_t proc_sync_before; /* sync point before this processing */
+static struct event *digest_ev;   /* runs a digest slice per loop turn */
+static conn *digest_head;         /* queued digests; the head's is walked */
+static conn *digest_tail;
+static struct store_digest_walk digest_walk; /* digest_head's, if begun */
+static bool digest_walking;
 
 static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_accept_cb(evutil_socket_t fd, short what, void *arg);
@@ -70,6 +86,8 @@ static bool conn_flush(conn *c);
 static void conn_update_events(conn *c);
 static void conn_free(conn *c);
 static void conn_out_reset(conn *c, bool keep_chunk);
+static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_digest_forget(conn *c);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -218,15 +236,34 @@ conn_listen_unix(void)
 	conn_add_listener(fd, true);
 }
 
-/* Re-enables accepting after an EMFILE pause. */
+/* Starts (on) or stops watching the listeners for new clients. */
 static void
-conn_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+conn_accept_watch(bool on)
 {
 	struct listener *l;
 
+	for (l = listeners; l != NULL; l = l->next) {
+		if (on)
+			event_add(l->ev, NULL);
+		else
+			event_del(l->ev);
+	}
+}
+
+bool
+conn_accepting(void)
+{
+	return !accept_paused && !accept_full;
+}
+
+/* Re-enables accepting after an EMFILE pause (unless at -c). */
+static void
+conn_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
 	accept_paused = false;
-	for (l = listeners; l != NULL; l = l->next)
-		event_add(l->ev, NULL);
+	if (accept_full)
+		return;
+	conn_accept_watch(true);
 	log_debug("accepting again");
 }
 
@@ -242,6 +279,9 @@ conn_init(struct event_base *base)
 	if (conn_table == NULL)
 		fatal("calloc");
 	accept_retry_ev = evtimer_new(base, conn_accept_retry_cb, NULL);
+	digest_ev = evtimer_new(base, conn_digest_cb, NULL);
+	if (accept_retry_ev == NULL || digest_ev == NULL)
+		fatalx("cannot create the connection timers");
 	snprintf(portbuf, sizeof portbuf, "%d", settings.port);
 	if (settings.socketpath != NULL) {
 		conn_listen_unix();
@@ -307,6 +347,10 @@ conn_shutdown(void)
 			conn_free(c);
 		}
 	}
+	if (digest_ev != NULL) {
+		event_free(digest_ev);
+		digest_ev = NULL;
+	}
 	while (conn_freelist != NULL) {
 		conn *c = conn_freelist;
 		conn_freelist = c->next_free;
@@ -363,6 +407,8 @@ conn_new(int fd, bool is_unix)
 	c->yielded = false;
 	c->lingering = false;
 	c->sync_prev = c->sync_next = NULL;
+	c->wait_kind = CONN_WAIT_SYNC;
+	c->digest_next = NULL;
 	c->peername[0] = '\0';
 	c->ev =
 	    event_new(conn_base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
@@ -394,7 +440,11 @@ conn_new(int fd, bool is_unix)
 	return c;
 }
 
-/* Accepts new clients (a burst at a time); pauses on fd exhaustion. */
+/* Accepts new clients (a burst at a time); pauses on fd exhaustion. At
+ * the -c limit, a new client gets "ERROR Too many open connections" and
+ * is closed (maxconns_fast, the default); with -o no_maxconns_fast
+ * accepting stops instead, new clients wait in the kernel's backlog, and
+ * conn_close() starts accepting again. */
 static void
 conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
@@ -402,20 +452,31 @@ conn_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	int i;
 
 	for (i = 0; i < ACCEPT_BURST; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 		conn *c;
 
+		if (!settings.maxconns_fast &&
+		    server_stats.curr_conns >= (uint64_t)settings.maxconns) {
+			if (!accept_full) {
+				log_debug("-c %d connections: not accepting "
+				          "until one closes",
+				          settings.maxconns);
+				server_stats.listen_disabled_num++;
+				accept_full = true;
+				conn_accept_watch(false);
+			}
+			return;
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				struct listener *x;
 				struct timeval tv = {1, 0};
 
 				log_warn("accept");
 				server_stats.listen_disabled_num++;
 				accept_paused = true;
-				for (x = listeners; x != NULL; x = x->next)
-					event_del(x->ev);
+				conn_accept_watch(false);
 				evtimer_add(accept_retry_ev, &tv);
 			}
 			return;
@@ -456,7 +517,10 @@ conn_close(conn *c, const char *reason)
 	          reason ? reason : "unknown");
 	c->close_reason = reason;
 	if (c->state == CONN_WAIT) {
-		repl_sync_forget(c);
+		if (c->wait_kind == CONN_WAIT_DIGEST)
+			conn_digest_forget(c);
+		else
+			repl_sync_forget(c);
 		c->state = c->sync_prev_state;
 	}
 	if ((c->state == CONN_NREAD) && c->nread_item != NULL)
@@ -473,6 +537,14 @@ conn_close(conn *c, const char *reason)
 		conn_table[c->fd] = NULL;
 	close(c->fd);
 	server_stats.curr_conns--;
+	if (accept_full &&
+	    server_stats.curr_conns < (uint64_t)settings.maxconns) {
+		accept_full = false;
+		if (!accept_paused) {
+			conn_accept_watch(true);
+			log_debug("accepting again");
+		}
+	}
 }
 
 /* Returns a closed connection's struct to the free list. */
@@ -949,6 +1021,7 @@ conn_sync_hold(conn *c, uint64_t before)
 		return false;
 	c->sync_prev_state = c->state;
 	c->sync_wait_offset = after;
+	c->wait_kind = CONN_WAIT_SYNC;
 	conn_set_state(c, CONN_WAIT);
 	repl_sync_wait(c);
 	return true;
@@ -989,6 +1062,7 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	conn *c = arg;
 	uint64_t sync_before = repl_sync_point();
 
+	proc_sync_before = sync_before;
 	c->last_active = current_time;
 	if (what & EV_WRITE) {
 		conn_flush(c);
@@ -1039,6 +1113,7 @@ conn_resume(conn *c)
 	if (c->state != CONN_CLOSED && c->state != CONN_CLOSING &&
 	    c->rpos < c->rlen) {
 		sync_before = repl_sync_point();
+		proc_sync_before = sync_before;
 		conn_process(c);
 		if (conn_sync_hold(c, sync_before)) {
 			conn_update_events(c);
@@ -1053,6 +1128,107 @@ conn_resume(conn *c)
 		conn_free(c);
 	else
 		conn_update_events(c);
+}
+
+/* ---- digests in slices ---- */
+
+/* Schedules the next digest slice (next loop turn) if one is queued. */
+static void
+conn_digest_arm(void)
+{
+	struct timeval zero = {0, 0};
+
+	if (digest_head != NULL && digest_ev != NULL)
+		evtimer_add(digest_ev, &zero);
+}
+
+/* Holds c in CONN_WAIT until its digest is done (see conn.h). */
+void
+conn_digest_wait(conn *c, uint32_t parts, uint32_t lo, uint32_t hi,
+                 conn_digest_fn done)
+{
+	uint64_t now;
+
+	c->digest_parts = parts;
+	c->digest_lo = lo;
+	c->digest_hi = hi;
+	c->digest_done = done;
+	/* Writes earlier in this batch still need the peer's ACK (-o
+	 * repl_sync) before any answer goes out: remember their offset. */
+	now = repl_sync_point();
+	c->digest_sync_point =
+	    settings.repl_sync && now != proc_sync_before ? now : 0;
+	c->sync_prev_state = c->state;
+	c->wait_kind = CONN_WAIT_DIGEST;
+	conn_set_state(c, CONN_WAIT);
+	c->digest_next = NULL;
+	if (digest_tail != NULL)
+		digest_tail->digest_next = c;
+	else
+		digest_head = c;
+	digest_tail = c;
+	conn_digest_arm();
+}
+
+/* Takes a closing c out of the digest queue, ending its walk if begun. */
+static void
+conn_digest_forget(conn *c)
+{
+	conn **pp, *prev = NULL;
+
+	for (pp = &digest_head; *pp != NULL; pp = &(*pp)->digest_next) {
+		if (*pp == c)
+			break;
+		prev = *pp;
+	}
+	if (*pp == NULL)
+		return;
+	if (c == digest_head && digest_walking) {
+		store_digest_end(&digest_walk);
+		digest_walking = false;
+	}
+	*pp = c->digest_next;
+	if (digest_tail == c)
+		digest_tail = prev;
+	c->digest_next = NULL;
+}
+
+/* One slice of the oldest queued digest; at its end, queues the reply and
+ * resumes the connection (or holds it for the peer's ACK of the writes it
+ * made before asking, with -o repl_sync). */
+static void
+conn_digest_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = digest_head;
+
+	if (c == NULL)
+		return;
+	if (!digest_walking) {
+		store_digest_begin(&digest_walk, c->digest_parts, c->digest_lo,
+		                   c->digest_hi);
+		digest_walking = true;
+	}
+	if (!store_digest_step(&digest_walk, DIGEST_SLICE_ITEMS)) {
+		conn_digest_arm();
+		return;
+	}
+	store_digest_end(&digest_walk);
+	digest_walking = false;
+	digest_head = c->digest_next;
+	if (digest_head == NULL)
+		digest_tail = NULL;
+	c->digest_next = NULL;
+	c->digest_done(c, digest_walk.sum, digest_walk.items);
+	if (c->state == CONN_CLOSED) {
+		conn_free(c); /* closed by the reply (out of memory) */
+	} else if (c->digest_sync_point != 0 && repl_sync_active()) {
+		c->wait_kind = CONN_WAIT_SYNC;
+		c->sync_wait_offset = c->digest_sync_point;
+		repl_sync_wait(c);
+	} else {
+		conn_resume(c); /* may queue c again */
+	}
+	conn_digest_arm();
 }
 
 /* Closes clients idle for longer than -o idle_timeout (called each second). */

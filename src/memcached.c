@@ -84,6 +84,7 @@ main(int argc, char **argv)
 	conn_shutdown_request = memcached_request_shutdown;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_set_limits(settings.maxconns, settings.coredumps);
+	repl_preinit();
 	daemon_drop_privileges(settings.username);
 	if (settings.daemonize && daemon_detach(settings.verbose > 0) < 0)
 		fatal("failed to daemonize");

@@ -628,6 +628,17 @@ text_exec_stats(conn *c, struct text_req *req)
 	conn_out(c, "END\r\n", 5);
 }
 
+/* Queues the reply to "digest" once its walk is done. */
+static void
+text_digest_done(conn *c, uint64_t digest, uint64_t items)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "DIGEST %016llx %llu\r\n",
+	         (unsigned long long)digest, (unsigned long long)items);
+	conn_out_str(c, line);
+}
+
 /* Runs one parsed request. */
 static enum proc_result
 text_execute(conn *c, struct text_req *req)
@@ -729,16 +740,11 @@ text_execute(conn *c, struct text_req *req)
 		store_set_memlimit(settings.maxbytes);
 		REPLY(c, req->noreply, "OK");
 		return PROC_DONE;
-	case TXT_DIGEST: {
-		uint64_t items,
-		    d = store_digest(req->parts, req->lo, req->hi, &items);
-		char line[64];
-
-		snprintf(line, sizeof(line), "DIGEST %016llx %llu\r\n",
-		         (unsigned long long)d, (unsigned long long)items);
-		conn_out_str(c, line);
+	case TXT_DIGEST:
+		/* Walked in slices; c waits, the others are served. */
+		conn_digest_wait(c, req->parts, req->lo, req->hi,
+		                 text_digest_done);
 		return PROC_DONE;
-	}
 	case TXT_META:
 		break;
 	}

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -370,12 +371,25 @@ split_hostport(const char *s, size_t len, char *host, size_t hostsz, char *port,
 	return true;
 }
 
-/* Writes "ip:port" of a socket address into buf. */
+/* Writes "ip:port" of a socket address into buf ("[ip6]:port" for IPv6;
+ * an IPv4-mapped IPv6 address, as a dual-stack listener sees IPv4 peers,
+ * is written as the plain IPv4 address). */
 static void
 format_addr(const struct sockaddr *sa, socklen_t salen, char *buf, size_t sz)
 {
 	char h[64], p[8]; /* numeric: fits REPL_PEER_LEN */
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	struct sockaddr_in v4;
 
+	if (sa->sa_family == AF_INET6 && salen >= sizeof(*s6) &&
+	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		memset(&v4, 0, sizeof(v4));
+		v4.sin_family = AF_INET;
+		v4.sin_port = s6->sin6_port;
+		memcpy(&v4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		sa = (const struct sockaddr *)&v4;
+		salen = sizeof(v4);
+	}
 	if (getnameinfo(sa, salen, h, sizeof(h), p, sizeof(p),
 	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		snprintf(buf, sz, "?");
@@ -704,47 +718,91 @@ bind_local(int fd, int family)
 	freeaddrinfo(res);
 }
 
-/* Opens the replication listener on the first -l address (or any address
- * without -l). Returns 0 or -1 (logged once; the timer retries). */
+/* Creates a non-blocking listening socket bound to sa; returns it, or -1
+ * with errno set. With dual_stack, an AF_INET6 socket also takes IPv4
+ * peers (as IPv4-mapped addresses). */
+static int
+listener_socket(const struct sockaddr *sa, socklen_t salen, bool dual_stack)
+{
+	int fd, on = 1, off = 0, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (set_nonblock(fd) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (dual_stack && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+	                              sizeof(off)) < 0) ||
+	    bind(fd, sa, salen) < 0 || listen(fd, REPL_LISTEN_BACKLOG) < 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens the replication listener on the first -l address, or without -l
+ * on every address: one IPv6 socket that takes IPv4 too, or IPv4 only
+ * where the host has no IPv6. Returns 0 or -1 (logged once; the timer
+ * retries). */
 static int
 listener_open(void)
 {
-	struct addrinfo hints, *res = NULL;
 	char host[256] = "", port[16];
-	const char *hp = NULL;
-	int fd = -1, on = 1, rc;
+	int fd;
 
 	snprintf(port, sizeof(port), "%d", settings.repl_port);
 	if (!local_host(host, sizeof(host)))
 		return -1;
-	if (host[0] != '\0')
-		hp = host;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = hp != NULL ? AF_UNSPEC : AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if ((rc = getaddrinfo(hp, port, &hints, &res)) != 0) {
-		if (!repl.listen_failed)
-			log_warnx("replication: cannot resolve %s: %s",
-			          hp ? hp : "*", gai_strerror(rc));
-		repl.listen_failed = true;
-		return -1;
+	if (host[0] != '\0') {
+		struct addrinfo hints, *res = NULL;
+		int rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+			if (!repl.listen_failed)
+				log_warnx("replication: cannot resolve %s: %s",
+				          host, gai_strerror(rc));
+			repl.listen_failed = true;
+			return -1;
+		}
+		fd = listener_socket(res->ai_addr, res->ai_addrlen, false);
+		freeaddrinfo(res);
+	} else {
+		struct sockaddr_in6 any6;
+		struct sockaddr_in any4;
+
+		memset(&any6, 0, sizeof(any6));
+		any6.sin6_family = AF_INET6;
+		any6.sin6_addr = in6addr_any;
+		any6.sin6_port = htons((uint16_t)settings.repl_port);
+		fd = listener_socket((struct sockaddr *)&any6, sizeof(any6),
+		                     true);
+		if (fd < 0 &&
+		    (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ||
+		     errno == EADDRNOTAVAIL)) {
+			log_debug("replication: no IPv6 (%s), listening on "
+			          "IPv4 only",
+			          strerror(errno));
+			memset(&any4, 0, sizeof(any4));
+			any4.sin_family = AF_INET;
+			any4.sin_addr.s_addr = htonl(INADDR_ANY);
+			any4.sin_port = htons((uint16_t)settings.repl_port);
+			fd = listener_socket((struct sockaddr *)&any4,
+			                     sizeof(any4), false);
+		}
 	}
-	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-	if (fd < 0 || set_nonblock(fd) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, REPL_LISTEN_BACKLOG) < 0) {
+	if (fd < 0) {
 		if (!repl.listen_failed)
 			log_warn("replication: cannot listen on %s:%s",
-			         hp ? hp : "*", port);
+			         host[0] != '\0' ? host : "*", port);
 		repl.listen_failed = true;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
 		return -1;
 	}
-	freeaddrinfo(res);
 	repl.lfd = fd;
 	repl.listen_failed = false;
 	repl.lev =
@@ -2379,18 +2437,31 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 /* ---------------------------------------------------------------------- */
 
 /* Reads the -o repl_secret file into repl.secret, without one trailing
- * newline ("\n" or "\r\n"). A file that cannot be read, or is empty or
- * longer than REPL_SECRET_MAX, stops the daemon: running without the
- * protection the operator asked for would be worse. */
+ * newline ("\n" or "\r\n"). A file that cannot be read, is not a regular
+ * file, is open to group or others, or is empty or longer than
+ * REPL_SECRET_MAX, stops the daemon: running without the protection the
+ * operator asked for would be worse. The mode is checked on the open
+ * descriptor (no race with a rename), and O_NONBLOCK keeps a FIFO from
+ * blocking the open. */
 static void
 secret_load(const char *path)
 {
 	uint8_t buf[REPL_SECRET_MAX + 1];
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		fatal("replication: cannot read the secret file %s", path);
+	if (fstat(fd, &st) < 0)
+		fatal("replication: cannot stat the secret file %s", path);
+	if (!S_ISREG(st.st_mode))
+		fatalx("replication: the secret file %s is not a regular file",
+		       path);
+	if ((st.st_mode & 077) != 0)
+		fatalx("replication: the secret file %s must not be accessible "
+		       "by group or others (chmod 600)",
+		       path);
 	while (len < sizeof(buf)) {
 		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
 
@@ -2426,6 +2497,17 @@ secret_load(const char *path)
 	memset(buf, 0, sizeof(buf));
 }
 
+/* Reads the -o repl_secret file while the process may still read what
+ * only root can (a root-owned 0600 file), and while its error still goes
+ * to the terminal (before -d detaches). */
+void
+repl_preinit(void)
+{
+	if (settings.repl_port > 0 && settings.repl_secret_file != NULL &&
+	    repl.secret == NULL)
+		secret_load(settings.repl_secret_file);
+}
+
 /* Starts replication per settings: connect to -x first, else listen. */
 void
 repl_init(struct event_base *base)
@@ -2440,7 +2522,7 @@ repl_init(struct event_base *base)
 		return;
 	}
 	repl.enabled = true;
-	if (settings.repl_secret_file != NULL)
+	if (settings.repl_secret_file != NULL && repl.secret == NULL)
 		secret_load(settings.repl_secret_file);
 	repl.reaper = event_new(base, -1, 0, reaper_cb, NULL);
 	repl.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);

@@ -134,7 +134,7 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "bytes_read", server_stats.bytes_read);
 	emit_u64(emit, ctx, "bytes_written", server_stats.bytes_written);
 	emit_u64(emit, ctx, "limit_maxbytes", (uint64_t)settings.maxbytes);
-	emit_u64(emit, ctx, "accepting_conns", 1);
+	emit_u64(emit, ctx, "accepting_conns", conn_accepting() ? 1 : 0);
 	emit_u64(emit, ctx, "listen_disabled_num",
 	         server_stats.listen_disabled_num);
 	emit_u64(emit, ctx, "threads", 1);

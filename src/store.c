@@ -1057,12 +1057,6 @@ store_set_memlimit(size_t bytes)
 
 /* ---- digests ---- */
 
-struct digest_acc {
-	uint32_t parts, lo, hi;
-	uint64_t sum;
-	uint64_t items;
-};
-
 /* Mixes w into h (a multiply-xorshift finalizer over h ^ w). */
 static inline uint64_t
 digest_mix(uint64_t h, uint64_t w)
@@ -1087,7 +1081,7 @@ digest_part(uint64_t hv, uint32_t parts)
 static void
 digest_one(item *it, void *arg)
 {
-	struct digest_acc *d = arg;
+	struct store_digest_walk *d = arg;
 	uint64_t hk, h;
 	uint32_t part;
 
@@ -1106,23 +1100,74 @@ digest_one(item *it, void *arg)
 	d->items++;
 }
 
+/* Prepares a walk of parts [lo, hi) of `parts`; nothing is opened yet. An
+ * invalid range gives an empty result at the first step. */
+void
+store_digest_begin(struct store_digest_walk *w, uint32_t parts, uint32_t lo,
+                   uint32_t hi)
+{
+	memset(w, 0, sizeof(*w));
+	w->parts = parts;
+	w->lo = lo;
+	w->hi = hi;
+}
+
+/* Advances a walk by about max_items items; returns true once it is
+ * complete (w->sum and w->items hold the result, the iterator is closed).
+ *
+ * An open iterator pauses the growth of the hash table, so while the table
+ * is still moving buckets from a growth that began earlier (possibly when
+ * the previous walk ended), a walk not yet begun first moves a share of
+ * them (growth would otherwise stall behind back-to-back digests, with
+ * chains getting longer); it opens its iterator once growth is done. */
+bool
+store_digest_step(struct store_digest_walk *w, size_t max_items)
+{
+	if (w->done)
+		return true;
+	if (w->parts == 0 || w->lo >= w->hi || w->hi > w->parts) {
+		w->done = true;
+		return true;
+	}
+	if (!w->open) {
+		if (store_stats.hash_is_expanding && iters_open == 0) {
+			assoc_migrate(MAINTAIN_MIGRATE);
+			if (store_stats.hash_is_expanding)
+				return false;
+		}
+		store_iter_begin(&w->si);
+		w->open = true;
+	}
+	(void)store_iter_next(&w->si, max_items, digest_one, w);
+	if (!w->si.done)
+		return false;
+	store_digest_end(w);
+	w->done = true;
+	return true;
+}
+
+/* Closes a walk, complete or not (its iterator, if open); idempotent. */
+void
+store_digest_end(struct store_digest_walk *w)
+{
+	if (w->open) {
+		store_iter_end(&w->si);
+		w->open = false;
+	}
+}
+
 /* Returns the digest of the live items in parts [lo, hi) of `parts`
  * (0 for an empty or invalid range); *items gets their number. */
 uint64_t
 store_digest(uint32_t parts, uint32_t lo, uint32_t hi, uint64_t *items)
 {
-	struct digest_acc d = {parts, lo, hi, 0, 0};
-	struct store_iter si;
+	struct store_digest_walk w;
 
+	store_digest_begin(&w, parts, lo, hi);
+	while (!store_digest_step(&w, 65536))
+		;
+	store_digest_end(&w);
 	if (items != NULL)
-		*items = 0;
-	if (parts == 0 || lo >= hi || hi > parts)
-		return 0;
-	store_iter_begin(&si);
-	while (!si.done)
-		(void)store_iter_next(&si, 65536, digest_one, &d);
-	store_iter_end(&si);
-	if (items != NULL)
-		*items = d.items;
-	return d.sum;
+		*items = w.items;
+	return w.sum;
 }

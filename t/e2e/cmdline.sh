@@ -1,9 +1,10 @@
 #!/bin/sh
 # cmdline.sh: the command line and process handling of the real binary:
 # -h / -V / -i, bad flags (exit 64, one line on stderr), validation, root
-# without -u, -d with -P (pidfile written, removed on SIGTERM, stderr kept
-# only with -v), -U warning, -o sub-options. Each daemon runs on a free
-# 127.0.0.1 port and is killed on exit.
+# without -u, the mode of the replication secret file, -d with -P (pidfile
+# written, removed on SIGTERM, stderr kept only with -v), -U warning, -o
+# sub-options. Each daemon runs on a free 127.0.0.1 port and is killed on
+# exit.
 
 BIN=${MEMCACHED_BIN:-./memcached}
 PASSED=0
@@ -248,6 +249,45 @@ start_fg long --threads=8 --conn-limit=100 --memory-limit=16 \
 check "long options accepted" wait_port "$P"
 check "long options: nothing on stderr" [ ! -s "$TMP/long.err" ]
 check "long options daemon stops on SIGTERM" stop "$PID"
+
+# --- the replication secret file --------------------------------------------
+# It must be a regular file closed to group and others: a 0644 one stops
+# the daemon with one line naming the file, a 0600 one is accepted.
+
+# Prints a free port other than $1 (free_port runs in a subshell, so two
+# calls in a row may give the same port).
+other_port() {
+	o=$(($1 + 1))
+	while port_in_use "$o"; do
+		o=$((o + 1))
+	done
+	echo "$o"
+}
+# Owned by whoever runs the test (root in CI, with the daemon run as -u
+# nobody): the secret is read before privileges are dropped.
+printf 'cmdline-secret\n' >"$TMP/secret"
+chmod 0644 "$TMP/secret"
+P=$(free_port)
+R=$(other_port "$P")
+# shellcheck disable=SC2086
+timeout 10 "$BIN" $RUNAS -l 127.0.0.1 -p "$P" -X "$R" \
+    -o "repl_secret=$TMP/secret" >"$TMP/out" 2>"$TMP/err" </dev/null
+RC=$?
+check "0644 secret file: refuses to start" \
+    [ "$RC" -ne 0 -a "$RC" -ne 124 ]
+check "0644 secret file: says why, naming the file" grep -qF \
+    "secret file $TMP/secret must not be accessible by group or others (chmod 600)" \
+    "$TMP/err"
+check "0644 secret file: one line on stderr" [ "$(lines "$TMP/err")" -eq 1 ]
+chmod 0600 "$TMP/secret"
+# shellcheck disable=SC2086
+"$BIN" $RUNAS -l 127.0.0.1 -p "$P" -X "$R" -o "repl_secret=$TMP/secret" \
+    >/dev/null 2>"$TMP/secret.err" </dev/null &
+PID=$!
+PIDS="$PIDS $PID"
+check "0600 secret file: accepted, the daemon serves" wait_port "$P"
+check "0600 secret file: nothing on stderr" [ ! -s "$TMP/secret.err" ]
+check "0600 secret file: daemon stops on SIGTERM" stop "$PID"
 
 # --- -d with -P -------------------------------------------------------------
 # start_daemon NAME ARGS...: runs with -d -P; sets DPID from the pidfile.

@@ -1,14 +1,21 @@
 #!/usr/bin/python3
 """Hostile clients: random bytes, absurd lengths and numbers, bad keys,
 endless lines, a client that pipelines and never reads, thousands of
-connections, slowloris clients and file descriptor exhaustion. Each case
-checks the server's reply and that it keeps serving other clients. The
-replies are documented in doc/robustness.md."""
+connections, slowloris clients, file descriptor exhaustion, the -c limit
+with -o no_maxconns_fast, and digests of a large store (other clients are
+served while one runs). Each case checks the server's reply and that it
+keeps serving other clients. The replies are documented in
+doc/robustness.md. Also here: the replication listener of a node without
+-l takes IPv4 and IPv6 peers (dual stack)."""
+import os
 import random
 import resource
+import select
 import selectors
 import socket
 import struct
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -500,6 +507,341 @@ def case_fd_exhaustion(_):
     stop_clean(d, "fd exhaustion")
 
 
+def wait_readable(socks, timeout):
+    """Returns the sockets of socks that have input (or EOF) within
+    timeout seconds."""
+    r, _, _ = select.select(socks, [], [], timeout)
+    return r
+
+
+def open_held(d, n):
+    """Opens n clients once the daemon has seen every earlier connection
+    close (the readiness probe's): each one is then under -c."""
+    first = d.client()
+    end = time.time() + 10
+    while first.stats()["curr_connections"] != "1" and time.time() < end:
+        time.sleep(0.02)
+    return [first] + [d.client() for _ in range(n - 1)]
+
+
+def case_maxconns_wait(_):
+    """-c 8 -o no_maxconns_fast: past the limit the daemon stops accepting
+    (clients wait in the kernel's backlog, unanswered, with no ERROR) and
+    accepts again as connections close, like memcached 1.6.18. memcached
+    also counts its listeners and some reserved descriptors against -c
+    (with -c 30 -t 1 it serves 19 clients); we count only clients."""
+    d = mctest.Daemon(["-c", "8", "-o", "no_maxconns_fast"])
+    held = open_held(d, 8)
+    for c in held:
+        mctest.eq(c.cmd("version")[:8], "VERSION ",
+                  "no_maxconns_fast: a client under -c is served")
+    extra = [socket.create_connection((LOCAL, d.port), 5) for _ in range(4)]
+    for s in extra:
+        s.sendall(b"version\r\n")
+    # Nothing may come back while the limit holds: no ERROR, no answer.
+    got = wait_readable(extra, 1.0)
+    mctest.eq(len(got), 0, "no_maxconns_fast: clients over -c wait, "
+              "unanswered and not refused")
+    st = held[0].stats()
+    mctest.eq(st["curr_connections"], "8",
+              "no_maxconns_fast: -c 8 connections held")
+    mctest.check(int(st["listen_disabled_num"]) >= 1,
+                 "no_maxconns_fast: listen_disabled_num counts the pause",
+                 st["listen_disabled_num"])
+    mctest.eq(st["rejected_connections"], "0",
+              "no_maxconns_fast: nobody rejected")
+    mctest.eq(st["accepting_conns"], "0",
+              "no_maxconns_fast: stats say accepting_conns 0 at -c")
+    # Two close: two of the waiting clients are accepted and served, the
+    # other two still wait.
+    held[0].close()
+    held[1].close()
+    answers = {}
+    end = time.time() + 10
+    while len(answers) < 2 and time.time() < end:
+        for s in wait_readable([x for x in extra if x not in answers], 0.5):
+            answers[s] = recv_all(s, 0.3)[0]
+    mctest.eq([v[:8] for v in answers.values()], [b"VERSION "] * 2,
+              "no_maxconns_fast: two close, two waiting clients served")
+    rest = [x for x in extra if x not in answers]
+    mctest.eq(wait_readable(rest, 0.5), [],
+              "no_maxconns_fast: the other two still wait")
+    # The rest close: everyone waiting is served.
+    for c in held[2:]:
+        c.close()
+    for s in rest:
+        got = recv_all(s, 0.5)[0] if wait_readable([s], 10) else b""
+        mctest.eq(got[:8], b"VERSION ",
+                  "no_maxconns_fast: the last waiting clients served")
+    for s in extra:
+        s.close()
+    served(d, "no_maxconns_fast at -c")
+    c = d.client()
+    mctest.eq(c.stats()["accepting_conns"], "1",
+              "no_maxconns_fast: accepting_conns 1 again under -c")
+    c.close()
+    stop_clean(d, "no_maxconns_fast")
+
+    # The default (maxconns_fast): the client over -c is told and closed.
+    d = mctest.Daemon(["-c", "8"])
+    held = open_held(d, 8)
+    for c in held:
+        c.cmd("version")
+    reply, closed = exchange(d, b"version\r\n", 5.0)
+    mctest.eq(reply, b"ERROR Too many open connections\r\n",
+              "maxconns_fast: the client over -c gets ERROR")
+    mctest.check(closed, "maxconns_fast: and is closed")
+    for c in held:
+        c.close()
+    stop_clean(d, "maxconns_fast")
+
+
+def load_items(d, n):
+    """Stores keys k0..k<n-1> with noreply, in large writes."""
+    c = d.client(timeout=30)
+    step = 20000
+    for lo in range(0, n, step):
+        c.send(b"".join(b"set k%d 0 0 6 noreply\r\nv%05d\r\n" % (i, i % 99999)
+                        for i in range(lo, min(n, lo + step))))
+    c.cmd("version")  # every set above has run
+    c.close()
+
+
+def read_until(s, buf, end_marker, timeout=30.0):
+    """Reads from s until buf ends with end_marker; returns buf."""
+    s.settimeout(timeout)
+    while not buf.endswith(end_marker):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def conn_state(c, port):
+    """Returns the state "stats conns" shows for the client whose local
+    port is `port`, asked through mctest client c."""
+    st = c.stats("conns")
+    for k, v in st.items():
+        if k.endswith(":addr") and v.endswith(":%d" % port):
+            return st.get(k[:-5] + ":state")
+    return None
+
+
+def case_digest(_):
+    """digest on 300,000 items is walked in slices: other clients are
+    served while it runs, the asking client gets its DIGEST and then the
+    rest of its pipeline, and a quiet store gives the same digest each
+    time. Ordering only, no timing: a get sent by client 2 right after
+    client 1's pipelined "digest; get" is answered before client 1's
+    DIGEST line."""
+    n = 300000
+    d = mctest.Daemon(["-m", "256"])
+    load_items(d, n)
+    c = d.client(timeout=30)
+    mctest.eq(c.stats()["curr_items"], str(n), "digest: %d items" % n)
+    first = c.cmd("digest").split(" ")
+    second = c.cmd("digest").split(" ")
+    mctest.eq(len(first), 3, "digest: DIGEST <hex> <items>")
+    mctest.eq(first[2], str(n), "digest: counts every item")
+    mctest.eq(second, first, "digest: a quiet store, the same digest twice")
+    halves = [c.cmd("digest 2 0 1").split(" "), c.cmd("digest 2 1 2").split(" ")]
+    mctest.eq((int(halves[0][1], 16) + int(halves[1][1], 16)) % (1 << 64),
+              int(first[1], 16), "digest: the two halves add up")
+    mctest.eq(int(halves[0][2]) + int(halves[1][2]), n,
+              "digest: the halves' items add up")
+    mctest.eq(c.cmd("digest 4 0 4").split(" "), first,
+              "digest: 4 parts [0, 4) is the whole store")
+    mctest.eq(c.cmd("digest 4 2 2"), "DIGEST 0000000000000000 0",
+              "digest: an empty range")
+
+    # Ordering: client 2's get overtakes client 1's digest.
+    s1 = socket.create_connection((LOCAL, d.port), 5)
+    s2 = socket.create_connection((LOCAL, d.port), 5)
+    s1.sendall(b"digest\r\nget k1\r\n")
+    s2.sendall(b"get k2\r\n")
+    want1 = ("DIGEST %s %s\r\nVALUE k1 0 6\r\nv00001\r\nEND\r\n" %
+             (first[1], first[2])).encode()
+    want2 = b"VALUE k2 0 6\r\nv00002\r\nEND\r\n"
+    buf = {s1: b"", s2: b""}
+    order = []
+    end = time.time() + 60
+    while (buf[s1] != want1 or buf[s2] != want2) and time.time() < end:
+        for s in wait_readable([s1, s2], 1.0):
+            chunk = s.recv(65536)
+            if not chunk:
+                end = 0
+                break
+            buf[s] += chunk
+            if s is s1 and 1 not in order:
+                order.append(1)
+            if s is s2 and buf[s2].endswith(b"END\r\n") and 2 not in order:
+                order.append(2)
+    mctest.eq(buf[s2], want2, "digest: client 2's get answered")
+    mctest.eq(buf[s1], want1, "digest: client 1 gets DIGEST, then its "
+              "pipelined get")
+    mctest.eq(order, [2, 1], "digest: client 2's answer came before client "
+              "1's DIGEST line")
+    s1.close()
+    s2.close()
+
+    # While client 1 waits for its digest, "stats conns" from client 2
+    # is answered and shows client 1 in conn_wait.
+    s1 = socket.create_connection((LOCAL, d.port), 5)
+    c2 = d.client(timeout=30)
+    s1.sendall(b"digest\r\n")
+    seen = None
+    while seen != "conn_wait" and not wait_readable([s1], 0):
+        seen = conn_state(c2, s1.getsockname()[1])
+    mctest.eq(seen, "conn_wait", "digest: another client served while the "
+              "digest runs (it sees the digesting client in conn_wait)")
+    got = read_until(s1, b"", b"\r\n")
+    mctest.eq(got.decode().split(" ")[0], "DIGEST", "digest: then it answers")
+    s1.close()
+
+    # Several at once, and clients that leave while waiting.
+    many = [socket.create_connection((LOCAL, d.port), 5) for _ in range(4)]
+    quitters = [socket.create_connection((LOCAL, d.port), 5)
+                for _ in range(4)]
+    for i in range(4):
+        quitters[i].sendall(b"digest\r\ndigest\r\n")
+        many[i].sendall(b"digest\r\n")
+    for s in quitters:
+        s.close()
+    res = [read_until(s, b"", b"\r\n").decode() for s in many]
+    mctest.eq(res, ["DIGEST %s %s\r\n" % (first[1], first[2])] * 4,
+              "digest: four at once (queued), each the same answer")
+    for s in many:
+        s.close()
+
+    # Writes during a digest: it describes a moving store but completes,
+    # and the server stays consistent.
+    s1 = socket.create_connection((LOCAL, d.port), 5)
+    s1.sendall(b"digest\r\n")
+    for i in range(200):
+        c.set("k%d" % i, "changed")
+        c.cmd("delete k%d" % (n - 1 - i))
+    got = read_until(s1, b"", b"\r\n").decode().split(" ")
+    mctest.eq(got[0], "DIGEST", "digest: completes under concurrent writes")
+    s1.close()
+    after = c.cmd("digest").split(" ")
+    mctest.eq(after[2], str(n - 200), "digest: quiet again, exact count")
+    mctest.eq(c.cmd("digest").split(" "), after,
+              "digest: quiet again, stable")
+    c.close()
+    served(d, "digests")
+    # Stopping with digests queued and one walking ends them cleanly.
+    late = [socket.create_connection((LOCAL, d.port), 5) for _ in range(4)]
+    for s in late:
+        s.sendall(b"digest\r\n")
+    stop_clean(d, "digests (stopped with digests queued)")
+    for s in late:
+        s.close()
+
+
+def ipv6_loopback():
+    """Returns None if ::1 can be bound, else why not."""
+    if not socket.has_ipv6:
+        return "no IPv6 support in Python"
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+    except OSError as e:
+        return "cannot bind ::1 (%s)" % e
+    return None
+
+
+class AnyAddrDaemon(mctest.Daemon):
+    """A daemon started without -l (it listens on every address, as a
+    node without -l does). Only its client port -p (a random free port)
+    and its replication port are opened; -U 0. Tests connect to it on
+    127.0.0.1 and ::1 only."""
+
+    def __init__(self, args, repl_port):
+        self.host = LOCAL
+        self.port = mctest.free_port()
+        self.binary = mctest.BIN
+        self.repl_port = repl_port
+        self.logf = tempfile.NamedTemporaryFile(prefix="mctest-",
+                                                suffix=".log", delete=False)
+        self.cmd = [self.binary, "-p", str(self.port), "-U", "0", "-X",
+                    str(repl_port)]
+        if os.geteuid() == 0:
+            self.cmd += ["-u", "root"]
+        self.cmd += list(args)
+        self.proc = subprocess.Popen(self.cmd, stdout=self.logf,
+                                     stderr=self.logf)
+        mctest._daemons.append(self)
+        self.wait_ready()
+
+
+def free_port_v46():
+    """A port free on both 127.0.0.1 and ::1."""
+    for _ in range(50):
+        p = mctest.free_port()
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            s.bind(("::1", p))
+            return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise RuntimeError("no port free on both 127.0.0.1 and ::1")
+
+
+def case_repl_dual_stack(_):
+    """Without -l the replication listener takes IPv6 and IPv4 peers: an
+    IPv6 peer on ::1 links; an IPv4 peer, seen as ::ffff:127.0.0.1, passes
+    -x 127.0.0.1 and is logged as plain 127.0.0.1."""
+    why = ipv6_loopback()
+    # IPv4 peer, -x 127.0.0.1 on the dual-stack node. A's -x names a port
+    # where nothing listens, so that A only accepts (its connects fail).
+    ra = free_port_v46()
+    a = AnyAddrDaemon(["-vv", "-x", "%s:%d" % (LOCAL, free_port_v46())], ra)
+    rb = mctest.free_port()
+    b = mctest.Daemon(["-v", "-x", "%s:%d" % (LOCAL, ra)], repl_port=rb)
+    mctest.check(a.wait_log(r"^replication: accepted \(peer=127\.0\.0\.1:"
+                            r"\d+\)$"),
+                 "dual stack: an IPv4 peer is logged as 127.0.0.1",
+                 a.log()[-600:])
+    mctest.check(b.wait_log(r"^replication: start$"),
+                 "dual stack: an IPv4 peer passes -x 127.0.0.1 and links")
+    mctest.eq(a.log().count("not the configured peer"), 0,
+              "dual stack: the v4-mapped address matches -x 127.0.0.1")
+    a.client().set("v4key", "x")
+    ok = False
+    end = time.time() + 10
+    while not ok and time.time() < end:
+        ok = b.client().get("v4key") == b"x"
+        time.sleep(0.05)
+    mctest.check(ok, "dual stack: a set on A reaches the IPv4 peer")
+    stop_clean(b, "dual stack, IPv4 peer B")
+    stop_clean(a, "dual stack, IPv4 peer A")
+    if why is not None:
+        print("# skipped the IPv6 peer: %s" % why)
+        return
+    # IPv6 peer on ::1.
+    ra = free_port_v46()
+    a = AnyAddrDaemon(["-vv", "-x", "[::1]:%d" % free_port_v46()], ra)
+    b = mctest.Daemon(["-v", "-x", "[::1]:%d" % ra], host="::1",
+                      port=free_port_v46(), repl_port=free_port_v46())
+    mctest.check(a.wait_log(r"^replication: accepted \(peer=\[::1\]:\d+\)$"),
+                 "dual stack: an IPv6 peer connects to [::1]", a.log()[-600:])
+    mctest.check(b.wait_log(r"^replication: start$"),
+                 "dual stack: the IPv6 peer links")
+    a.client().set("v6key", "y")
+    ok = False
+    end = time.time() + 10
+    while not ok and time.time() < end:
+        ok = b.client().get("v6key") == b"y"
+        time.sleep(0.05)
+    mctest.check(ok, "dual stack: a set on A reaches the IPv6 peer")
+    stop_clean(b, "dual stack, IPv6 peer B")
+    stop_clean(a, "dual stack, IPv6 peer A")
+
+
 def main():
     t0 = time.time()
     d = mctest.Daemon(["-m", "64"])
@@ -517,6 +859,9 @@ def main():
     case_meta_ctl_key()
     case_many_conns(None)
     case_fd_exhaustion(None)
+    case_maxconns_wait(None)
+    case_digest(None)
+    case_repl_dual_stack(None)
     print("# %.1f s" % (time.time() - t0))
     mctest.done()
 

@@ -373,6 +373,7 @@ def security(secret, secret_file):
     other = tempfile.NamedTemporaryFile(prefix="mcsecret-", delete=False)
     other.write(b"another secret\n")
     other.close()
+    os.chmod(other.name, 0o600)  # the daemon refuses a file others can read
     port3, rport3 = free_ports(2)
     a = mctest.Daemon(["-v", "-o", "repl_secret=" + secret_file],
                       host=A_HOST, port=port3, repl_port=rport3)
@@ -395,6 +396,7 @@ def startup_checks(secret_file):
     empty = tempfile.NamedTemporaryFile(prefix="mcsecret-", delete=False)
     empty.write(b"\n")
     empty.close()
+    os.chmod(empty.name, 0o600)  # refused for being empty, not for its mode
     for path, name in ((empty.name, "empty"),
                        ("/nonexistent/secret", "missing")):
         cmd = [mctest.BIN, "-l", A_HOST, "-p", str(free_ports(1)[0]), "-U",
@@ -454,6 +456,7 @@ def main():
     f = tempfile.NamedTemporaryFile(prefix="mcsecret-", delete=False)
     f.write(secret + b"\n")
     f.close()
+    os.chmod(f.name, 0o600)  # the daemon refuses a file others can read
     try:
         startup_checks(f.name)
         address_check()
