@@ -791,6 +791,17 @@ def free_port_v46():
     raise RuntimeError("no port free on both 127.0.0.1 and ::1")
 
 
+def set_reaches(a, b, key, val):
+    """Sets key on a; returns whether b holds val within 10 s."""
+    a.client().set(key, val.decode())
+    end = time.time() + 10
+    while time.time() < end:
+        if b.client().get(key) == val:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def case_repl_dual_stack(_):
     """Without -l the replication listener takes IPv6 and IPv4 peers: an
     IPv6 peer on ::1 links; an IPv4 peer, seen as ::ffff:127.0.0.1, passes
@@ -810,13 +821,8 @@ def case_repl_dual_stack(_):
                  "dual stack: an IPv4 peer passes -x 127.0.0.1 and links")
     mctest.eq(a.log().count("not the configured peer"), 0,
               "dual stack: the v4-mapped address matches -x 127.0.0.1")
-    a.client().set("v4key", "x")
-    ok = False
-    end = time.time() + 10
-    while not ok and time.time() < end:
-        ok = b.client().get("v4key") == b"x"
-        time.sleep(0.05)
-    mctest.check(ok, "dual stack: a set on A reaches the IPv4 peer")
+    mctest.check(set_reaches(a, b, "v4key", b"x"),
+                 "dual stack: a set on A reaches the IPv4 peer")
     stop_clean(b, "dual stack, IPv4 peer B")
     stop_clean(a, "dual stack, IPv4 peer A")
     if why is not None:
@@ -831,13 +837,8 @@ def case_repl_dual_stack(_):
                  "dual stack: an IPv6 peer connects to [::1]", a.log()[-600:])
     mctest.check(b.wait_log(r"^replication: start$"),
                  "dual stack: the IPv6 peer links")
-    a.client().set("v6key", "y")
-    ok = False
-    end = time.time() + 10
-    while not ok and time.time() < end:
-        ok = b.client().get("v6key") == b"y"
-        time.sleep(0.05)
-    mctest.check(ok, "dual stack: a set on A reaches the IPv6 peer")
+    mctest.check(set_reaches(a, b, "v6key", b"y"),
+                 "dual stack: a set on A reaches the IPv6 peer")
     stop_clean(b, "dual stack, IPv6 peer B")
     stop_clean(a, "dual stack, IPv6 peer A")
 
