@@ -67,15 +67,15 @@
  */
 #define REPL_QSIZE_DEFAULT 65536 /* as settings.c */
 #define REPL_QUEUE_MIN_BYTES ((size_t)64 << 20)
-#define REPL_COPY_LOW_WATER ((size_t)256 << 10) /* refill below this */
-#define REPL_COPY_SLICE_ITEMS 4096              /* items per slice, at most */
-#define REPL_COPY_SLICE_BYTES ((size_t)1 << 20) /* bytes per slice, about */
-#define REPL_COPY_STEP_ITEMS 256                /* store_iter_next batch */
-#define REPL_READ_CHUNK ((size_t)256 << 10)     /* recv size */
-#define REPL_READS_PER_EVENT 4                  /* recv calls per callback */
-#define REPL_TIMEOUT_DEFAULT 3                  /* seconds, without -o */
-#define REPL_DRAIN_WAIT_SEC 10                  /* clean shutdown, at most */
-#define REPL_ACK_BYTES ((uint64_t)64 << 10)     /* ACK after this much input */
+#define REPL_COPY_LOW_WATER ((size_t)1 << 20)    /* refill below, send from */
+#define REPL_COPY_SLICE_ITEMS 512                /* items per slice, at most */
+#define REPL_COPY_SLICE_BYTES ((size_t)64 << 10) /* bytes per slice, about */
+#define REPL_COPY_STEP_ITEMS 256                 /* store_iter_next batch */
+#define REPL_READ_CHUNK ((size_t)256 << 10)      /* recv size */
+#define REPL_READS_PER_EVENT 4                   /* recv calls per callback */
+#define REPL_TIMEOUT_DEFAULT 3                   /* seconds, without -o */
+#define REPL_DRAIN_WAIT_SEC 10                   /* clean shutdown, at most */
+#define REPL_ACK_BYTES ((uint64_t)64 << 10)      /* ACK after this much input */
 #define REPL_LISTEN_BACKLOG 8
 #define REPL_PEER_LEN 80     /* "[v6 address]:port" */
 #define REPL_SECRET_MAX 4096 /* bytes of -o repl_secret, at most */
@@ -1244,11 +1244,16 @@ link_ping(struct repl_conn *l)
 	link_update_write(l);
 }
 
-/* Writes queued output once (encoding the next copy slice first when the
- * queue is low). Closes the link on a write error. */
+/* Writes queued output once, encoding the next copy slice first when the
+ * queue is low. During the copy, one small slice (about 100 us of work) is
+ * encoded per event-loop turn, so clients are served between slices, and
+ * the output goes out once REPL_COPY_LOW_WATER has gathered: large writes
+ * keep the peer's reads large and its wakeups few. Closes the link on a
+ * write error. */
 static void
 link_write(struct repl_conn *l)
 {
+	size_t before = l->out.len;
 	ssize_t n;
 
 	if (copy_pending(l) && l->out.len < REPL_COPY_LOW_WATER) {
@@ -1256,7 +1261,9 @@ link_write(struct repl_conn *l)
 		if (l->dead)
 			return;
 	}
-	if (l->out.len > 0) {
+	if (l->out.len > 0 &&
+	    (!copy_pending(l) || l->out.len >= REPL_COPY_LOW_WATER ||
+	     l->out.len == before)) {
 		n = send(l->fd, l->out.data, l->out.len, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -1308,6 +1315,12 @@ copy_start(struct repl_conn *l)
 	l->copy = COPY_SENDING;
 	l->copy_items = 0;
 	l->copy_start_ms = mono_ms();
+	/* The copy gathers up to REPL_COPY_LOW_WATER plus a slice: taking
+	 * and faulting in that room now keeps page faults out of the slices,
+	 * where they would delay the clients served between them. */
+	repl_buf_reserve(&l->out,
+	                 REPL_COPY_LOW_WATER + 2 * REPL_COPY_SLICE_BYTES);
+	util_populate(l->out.data, l->out.cap);
 	store_iter_begin(&l->si);
 	l->si_open = true;
 	link_update_write(l);
