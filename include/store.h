@@ -92,9 +92,15 @@ extern uint16_t store_node_id;
 void store_init(void);
 /* Frees everything (for tests and valgrind). */
 void store_destroy(void);
-/* Background work for one tick: moves some hash buckets if the table is
- * growing, and reclaims some expired items and tombstones. Called from a
- * timer; bounded in time. */
+/* Once a second: performs a delayed flush that is due and moves a slab
+ * page to the class that evicts most (slab automove). */
+void store_tick(void);
+/* One small step of background work (about 100 us at most with a million
+ * items): moves some hash buckets if the table is growing, and reclaims
+ * expired items and tombstones from the next few buckets. The daemon runs
+ * one every 10 ms, so no client waits long behind it. */
+void store_maintain_step(void);
+/* store_tick() and 64 steps at once (tests, fuzzing). */
 void store_maintain(void);
 
 /* store.c: reads */

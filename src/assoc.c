@@ -2,9 +2,9 @@
  *
  * While growing, old bucket i (i < migrated) has already moved to the new
  * table; the others still live in the old table. Every insert and lookup
- * moves a few old buckets, and store_maintain() moves many, so growing
- * never stalls a request. Growth is paused while an iterator is open so
- * that iteration sees a fixed bucket layout. */
+ * moves a few old buckets, and store_maintain_step() (every 10 ms) moves
+ * a few hundred, so growing never stalls a request. Growth is paused while
+ * an iterator is open so that iteration sees a fixed bucket layout. */
 #include "config.h"
 
 #include <stdlib.h>

@@ -19,6 +19,7 @@
 
 static struct event_base *main_base;
 static struct event *clock_ev;
+static struct event *maintain_ev;
 static struct event *sig_evs[4];
 static bool shutting_down;
 
@@ -27,8 +28,16 @@ static void
 clock_cb(evutil_socket_t fd, short what, void *arg)
 {
 	util_clock_update();
-	store_maintain();
+	store_tick();
 	conn_idle_check();
+}
+
+/* Every 10 ms: one small step of hash growth and expiry crawling, so the
+ * work of a second never holds the loop for milliseconds at once. */
+static void
+maintain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_maintain_step();
 }
 
 /* Called once replication has drained: leave the loop. */
@@ -67,7 +76,7 @@ int
 main(int argc, char **argv)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
-	struct timeval one = {1, 0};
+	struct timeval one = {1, 0}, step = {0, 10000};
 	size_t i;
 	int r;
 
@@ -102,6 +111,8 @@ main(int argc, char **argv)
 
 	clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
 	event_add(clock_ev, &one);
+	maintain_ev = event_new(main_base, -1, EV_PERSIST, maintain_cb, NULL);
+	event_add(maintain_ev, &step);
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		sig_evs[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sig_evs[i], NULL);
@@ -117,6 +128,7 @@ main(int argc, char **argv)
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		event_free(sig_evs[i]);
 	event_free(clock_ev);
+	event_free(maintain_ev);
 	event_base_free(main_base);
 	store_destroy();
 	return 0;

@@ -17,10 +17,16 @@
 #include "store.h"
 #include "util.h"
 
-#define MAINTAIN_MIGRATE 65536 /* hash buckets moved per tick */
-#define MAINTAIN_CRAWL 16384   /* hash buckets checked for expiry per tick */
-#define ITER_SCAN_MIN 1024     /* empty buckets an iterator call may skip */
-#define ITER_PREFETCH 16       /* buckets an iterator loads ahead */
+#define MAINTAIN_MIGRATE 65536 /* hash buckets a digest walk moves at once */
+/* Background work runs in small steps (store_maintain_step, every 10 ms in
+ * the daemon) so that no client waits behind it for long: a step moves
+ * STEP_MIGRATE buckets of a growing hash table and checks STEP_CRAWL
+ * buckets for expired items, each about 50-100 us with 1M items. */
+#define STEP_MIGRATE 512
+#define STEP_CRAWL 256
+#define MAINTAIN_STEPS 64  /* steps store_maintain() runs (tests, fuzzing) */
+#define ITER_SCAN_MIN 1024 /* empty buckets an iterator call may skip */
+#define ITER_PREFETCH 16   /* buckets an iterator loads ahead */
 
 store_hook_fn store_mutation_hook;
 uint16_t store_node_id;
@@ -300,17 +306,26 @@ automove(void)
 		slabs_move_page(donor, recv, items_evict_for_move);
 }
 
-/* One tick of background work: flush, hash growth, expiry crawl and slab
- * automove. */
+/* Once a second: a pending delayed flush and slab automove. */
 void
-store_maintain(void)
+store_tick(void)
+{
+	check_flush();
+	automove();
+}
+
+/* One step of background work: moves STEP_MIGRATE buckets of a growing
+ * hash table and checks STEP_CRAWL buckets for expired items. */
+void
+store_maintain_step(void)
 {
 	uint64_t nb, n;
 
-	check_flush();
-	assoc_migrate(MAINTAIN_MIGRATE);
+	assoc_migrate(STEP_MIGRATE);
+	if (store_stats.curr_items + store_stats.curr_tombstones == 0)
+		return;
 	nb = assoc_nbuckets();
-	for (n = 0; n < MAINTAIN_CRAWL && n < nb; n++) {
+	for (n = 0; n < STEP_CRAWL && n < nb; n++) {
 		item *chains[2], *it, *next;
 		int c;
 		if (crawl_cursor >= nb)
@@ -325,7 +340,17 @@ store_maintain(void)
 			}
 		}
 	}
-	automove();
+}
+
+/* A tick and MAINTAIN_STEPS steps at once (unit tests, fuzzing). */
+void
+store_maintain(void)
+{
+	int i;
+
+	store_tick();
+	for (i = 0; i < MAINTAIN_STEPS; i++)
+		store_maintain_step();
 }
 
 /* ---- reads ---- */
