@@ -299,13 +299,16 @@ def compare_dumps(a, b, keys, name, want=None):
 # ---- 1. kill -9 during a full copy ----
 
 def copy_values(n):
-    """The loaded data set: n keys with ~100-byte values."""
+    """The loaded data set: n keys with ~1-KB values. The copy (60 MB in
+    quick mode) must be much larger than what the socket buffers hold
+    (a few MB): with ~100-byte values, the whole copy could already be in
+    flight when the sender is killed, and B then got all of it."""
     rnd = random.Random(n)
     out = []
     for i in range(n):
         k = "cp:%07d" % i
         v = (b"%d-" % i) + bytes(rnd.choice(b"abcdefghij")
-                                 for _ in range(8)) * rnd.randint(8, 16)
+                                 for _ in range(8)) * rnd.randint(96, 160)
         out.append((k, i & 0xffff, v))
     return out
 
