@@ -100,6 +100,9 @@ void store_tick(void);
  * expired items and tombstones from the next few buckets. The daemon runs
  * one every 10 ms, so no client waits long behind it. */
 void store_maintain_step(void);
+/* True while store_maintain_step() has work to do (the store holds items
+ * or tombstones, or the hash table is growing). */
+bool store_maintain_wanted(void);
 /* store_tick() and 64 steps at once (tests, fuzzing). */
 void store_maintain(void);
 

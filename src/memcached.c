@@ -23,6 +23,29 @@ static struct event *maintain_ev;
 static struct event *sig_evs[4];
 static bool shutting_down;
 
+/* Every 10 ms while the store has items: one small step of hash growth
+ * and expiry crawling, so the work of a second never holds the loop for
+ * milliseconds at once. */
+static void
+maintain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_maintain_step();
+}
+
+/* Runs the 10-ms steps only while they have work, so that an empty cache
+ * wakes up once a second, not a hundred times. */
+static void
+maintain_arm(void)
+{
+	static const struct timeval step = {0, 10000};
+	bool pending = event_pending(maintain_ev, EV_TIMEOUT, NULL) != 0;
+
+	if (store_maintain_wanted() && !pending)
+		event_add(maintain_ev, &step);
+	else if (!store_maintain_wanted() && pending)
+		event_del(maintain_ev);
+}
+
 /* Once a second: refresh the clock, run store upkeep, drop idle clients. */
 static void
 clock_cb(evutil_socket_t fd, short what, void *arg)
@@ -30,14 +53,7 @@ clock_cb(evutil_socket_t fd, short what, void *arg)
 	util_clock_update();
 	store_tick();
 	conn_idle_check();
-}
-
-/* Every 10 ms: one small step of hash growth and expiry crawling, so the
- * work of a second never holds the loop for milliseconds at once. */
-static void
-maintain_cb(evutil_socket_t fd, short what, void *arg)
-{
-	store_maintain_step();
+	maintain_arm();
 }
 
 /* Called once replication has drained: leave the loop. */
@@ -76,7 +92,7 @@ int
 main(int argc, char **argv)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
-	struct timeval one = {1, 0}, step = {0, 10000};
+	struct timeval one = {1, 0};
 	size_t i;
 	int r;
 
@@ -112,7 +128,7 @@ main(int argc, char **argv)
 	clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
 	event_add(clock_ev, &one);
 	maintain_ev = event_new(main_base, -1, EV_PERSIST, maintain_cb, NULL);
-	event_add(maintain_ev, &step);
+	maintain_arm();
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		sig_evs[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sig_evs[i], NULL);

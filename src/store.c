@@ -342,6 +342,15 @@ store_maintain_step(void)
 	}
 }
 
+/* True while steps have work: items or tombstones to crawl, or a hash
+ * table to grow. */
+bool
+store_maintain_wanted(void)
+{
+	return store_stats.curr_items + store_stats.curr_tombstones > 0 ||
+	       store_stats.hash_is_expanding;
+}
+
 /* A tick and MAINTAIN_STEPS steps at once (unit tests, fuzzing). */
 void
 store_maintain(void)
