@@ -1,6 +1,6 @@
 /* standin.c: a stand-in for a replication peer's CPU use, with no
- * replication at all. It sleeps --sleep microseconds, then busy-waits
- * --spin microseconds, until killed.
+ * replication at all: `standin SLEEP_US SPIN_US` sleeps SLEEP_US
+ * microseconds, then busy-waits SPIN_US microseconds, until killed.
  *
  * bench/run runs it on the load generator's CPU at the peer's priority
  * while our daemon runs without a peer: on a machine with two CPUs the

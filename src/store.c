@@ -314,6 +314,13 @@ store_tick(void)
 	automove();
 }
 
+/* True while the store holds items or tombstones (the crawl has work). */
+static bool
+has_entries(void)
+{
+	return store_stats.curr_items + store_stats.curr_tombstones > 0;
+}
+
 /* One step of background work: moves STEP_MIGRATE buckets of a growing
  * hash table and checks STEP_CRAWL buckets for expired items. */
 void
@@ -322,7 +329,7 @@ store_maintain_step(void)
 	uint64_t nb, n;
 
 	assoc_migrate(STEP_MIGRATE);
-	if (store_stats.curr_items + store_stats.curr_tombstones == 0)
+	if (!has_entries())
 		return;
 	nb = assoc_nbuckets();
 	for (n = 0; n < STEP_CRAWL && n < nb; n++) {
@@ -347,8 +354,7 @@ store_maintain_step(void)
 bool
 store_maintain_wanted(void)
 {
-	return store_stats.curr_items + store_stats.curr_tombstones > 0 ||
-	       store_stats.hash_is_expanding;
+	return has_entries() || store_stats.hash_is_expanding;
 }
 
 /* A tick and MAINTAIN_STEPS steps at once (unit tests, fuzzing). */
