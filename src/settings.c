@@ -130,6 +130,7 @@ static const struct subopt subopts[] = {
     {"no_chunked_items", NULL},
     {"drop_privileges", NULL},
     {"no_drop_privileges", NULL},
+    {"relaxed_privileges", NULL},
     {"sock_cookie_id", NULL},
     {"ext_path", NULL},
     {"ext_page_size", NULL},
