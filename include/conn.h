@@ -37,11 +37,17 @@ enum proc_result {
 /* Why a connection is in CONN_WAIT. */
 enum conn_wait_kind {
 	CONN_WAIT_SYNC = 0, /* sync replication: the peer's ACK (repl.c) */
-	CONN_WAIT_DIGEST    /* a "digest" being computed in slices */
+	CONN_WAIT_DIGEST,   /* a "digest" being computed in slices */
+	CONN_WAIT_JOB       /* a long answer written in slices (metadump) */
 };
 
 struct conn;
 typedef void (*conn_nread_fn)(struct conn *c);
+/* One slice of a long answer: appends output to c, returns true when the
+ * answer is complete. */
+typedef bool (*conn_job_fn)(struct conn *c, void *arg);
+/* Tells a job its connection closed before it completed. */
+typedef void (*conn_job_cancel_fn)(void *arg);
 /* Receives a finished digest (to queue the reply). */
 typedef void (*conn_digest_fn)(struct conn *c, uint64_t digest, uint64_t items);
 
@@ -153,6 +159,15 @@ void conn_resume(conn *c);
  * in the order asked. */
 void conn_digest_wait(conn *c, uint32_t parts, uint32_t lo, uint32_t hi,
                       conn_digest_fn done);
+
+/* Holds c in CONN_WAIT while step(c, arg) writes a long answer a slice
+ * per event-loop turn (other clients are served in between, and c's
+ * output is sent as it grows, a new slice only once most of it is out);
+ * once step returns true, c goes on with its buffered input. One job at a
+ * time: returns false (and does nothing) while another runs. If c closes
+ * first, cancel(arg) is called. */
+bool conn_job_start(conn *c, conn_job_fn step, conn_job_cancel_fn cancel,
+                    void *arg);
 
 /* Output. Bytes are copied; items are referenced (and released once
  * written). */

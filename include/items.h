@@ -64,6 +64,11 @@ void items_release(item *it);
 void items_bump(item *it);
 /* Unlinks a linked item with refcount 0 during a page move (an eviction). */
 void items_evict_for_move(item *it);
+/* Copies a linked unreferenced item into chunk, a free chunk of its class
+ * outside the page being moved, and relinks it there (a rescue). */
+bool items_rescue(item *old, item *chunk);
+/* Calls fn on class id's items from the LRU head until it returns false. */
+void items_lru_walk(unsigned id, bool (*fn)(item *it, void *arg), void *arg);
 /* Takes one page from another class to class id (rebalancing); true if
  * one moved. */
 bool items_rebalance_to(unsigned id);

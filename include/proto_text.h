@@ -33,7 +33,8 @@ enum text_cmd {
 	TXT_STATS,
 	TXT_CACHE_MEMLIMIT,
 	TXT_META,
-	TXT_DIGEST /* ours: content digest, see store_digest() */
+	TXT_DIGEST, /* ours: content digest, see store_digest() */
+	TXT_ADMIN   /* lru_crawler, lru, slabs, stats cachedump (proto_admin) */
 };
 
 struct text_req {

@@ -58,6 +58,17 @@ struct settings {
 	int repl_sync_timeout_ms; /* -o repl_sync_timeout, ms */
 	char *repl_secret_file;   /* -o repl_secret */
 	int tombstone_ttl;        /* -o tombstone_ttl, seconds */
+	/* LRU crawler and slab rebalancing (memcached's -o names) */
+	bool lru_crawler;              /* -o lru_crawler (default on) */
+	uint32_t lru_crawler_sleep;    /* -o lru_crawler_sleep, us */
+	uint32_t lru_crawler_tocrawl;  /* -o lru_crawler_tocrawl, 0 = all */
+	bool lru_maintainer;           /* -o lru_maintainer (default on) */
+	bool lru_segmented;            /* -o lru_segmented (default on) */
+	bool temp_lru;                 /* set by -o temporary_ttl */
+	uint32_t temporary_ttl;        /* -o temporary_ttl, seconds */
+	bool slab_reassign;            /* -o slab_reassign (default on) */
+	int slab_automove;             /* -o slab_automove[=0|1|2], default 1 */
+	uint32_t slab_automove_window; /* -o slab_automove_window */
 };
 
 extern struct settings settings;

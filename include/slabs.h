@@ -32,11 +32,32 @@ unsigned slabs_npages(unsigned id);
 item *slabs_alloc(unsigned id, bool force);
 /* Returns a chunk to its class's free list. */
 void slabs_free(item *it);
-/* Moves one page from class src to class dst. Every linked item in the
- * page is handed to evict(), which must unlink and free it; pages holding
- * referenced or unlinked-but-allocated items are skipped. Returns true if
- * a page moved. */
-bool slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it));
+/* Moves one page from class src to class dst (0: the global page pool,
+ * from which any class takes pages before allocating new ones). Each
+ * linked item in the page is first offered to rescue(old, chunk) with a
+ * free chunk of the class outside the page (rescue copies it there and
+ * relinks it, or returns false); the others are handed to evict(), which
+ * must unlink and free them. Pages holding referenced or
+ * unlinked-but-allocated items are skipped. rescue may be NULL. Returns
+ * true if a page moved. */
+bool slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it),
+                     bool (*rescue)(item *old, item *chunk));
+/* Counters of page moves ("stats": slabs_moved, slab_reassign_*). */
+struct slabs_stats {
+	uint64_t slabs_moved;
+	uint64_t reassign_rescues;         /* items copied out of a page */
+	uint64_t reassign_chunk_rescues;   /* chunked items (none here) */
+	uint64_t reassign_evictions_nomem; /* evicted: no free chunk */
+	uint64_t reassign_inline_reclaim;  /* expired items reclaimed */
+	uint64_t reassign_busy_items;      /* pages skipped for busy items */
+};
+extern struct slabs_stats slabs_stats;
+/* Pages in the global page pool. */
+unsigned slabs_global_pages(void);
+/* Free chunks of class id (on its free list and uncarved). */
+uint64_t slabs_free_chunks(unsigned id);
+/* Chunks per page of class id. */
+unsigned slabs_perslab(unsigned id);
 /* The class with the most pages other than `not`, 0 if none has one. */
 unsigned slabs_biggest_class(unsigned except);
 /* True if the memory limit does not allow another page. */

@@ -78,6 +78,11 @@ static conn *digest_head;         /* queued digests; the head's is walked */
 static conn *digest_tail;
 static struct store_digest_walk digest_walk; /* digest_head's, if begun */
 static bool digest_walking;
+static struct event *job_ev; /* runs a slice of job_conn's answer */
+static conn *job_conn;       /* the connection a job writes to */
+static conn_job_fn job_step;
+static conn_job_cancel_fn job_cancel;
+static void *job_arg;
 
 static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_accept_cb(evutil_socket_t fd, short what, void *arg);
@@ -88,6 +93,8 @@ static void conn_free(conn *c);
 static void conn_out_reset(conn *c, bool keep_chunk);
 static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_digest_forget(conn *c);
+static void conn_job_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_job_arm(void);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -280,7 +287,8 @@ conn_init(struct event_base *base)
 		fatal("calloc");
 	accept_retry_ev = evtimer_new(base, conn_accept_retry_cb, NULL);
 	digest_ev = evtimer_new(base, conn_digest_cb, NULL);
-	if (accept_retry_ev == NULL || digest_ev == NULL)
+	job_ev = evtimer_new(base, conn_job_cb, NULL);
+	if (accept_retry_ev == NULL || digest_ev == NULL || job_ev == NULL)
 		fatalx("cannot create the connection timers");
 	snprintf(portbuf, sizeof portbuf, "%d", settings.port);
 	if (settings.socketpath != NULL) {
@@ -350,6 +358,10 @@ conn_shutdown(void)
 	if (digest_ev != NULL) {
 		event_free(digest_ev);
 		digest_ev = NULL;
+	}
+	if (job_ev != NULL) {
+		event_free(job_ev);
+		job_ev = NULL;
 	}
 	while (conn_freelist != NULL) {
 		conn *c = conn_freelist;
@@ -517,9 +529,15 @@ conn_close(conn *c, const char *reason)
 	          reason ? reason : "unknown");
 	c->close_reason = reason;
 	if (c->state == CONN_WAIT) {
-		if (c->wait_kind == CONN_WAIT_DIGEST)
+		if (c->wait_kind == CONN_WAIT_DIGEST) {
 			conn_digest_forget(c);
-		else
+		} else if (c->wait_kind == CONN_WAIT_JOB) {
+			if (job_conn == c) {
+				job_conn = NULL;
+				if (job_cancel != NULL)
+					job_cancel(job_arg);
+			}
+		} else
 			repl_sync_forget(c);
 		c->state = c->sync_prev_state;
 	}
@@ -985,7 +1003,9 @@ conn_update_events(conn *c)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_WAIT)
+	if (c->state == CONN_WAIT && c->wait_kind == CONN_WAIT_JOB)
+		want = c->wbytes > 0 ? EV_WRITE : 0; /* a job's answer */
+	else if (c->state == CONN_WAIT)
 		want = 0; /* held: neither answer nor read until released */
 	else if (c->wbytes > 0)
 		want |= EV_WRITE;
@@ -1068,6 +1088,8 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		conn_flush(c);
 		if (c->state == CONN_CLOSED)
 			goto out;
+		if (c == job_conn)
+			conn_job_arm();
 		if (c->wbytes <= settings.max_conn_output && c->rpos < c->rlen)
 			conn_process(c); /* resume a paused client */
 	}
@@ -1229,6 +1251,69 @@ conn_digest_cb(evutil_socket_t fd, short what, void *arg)
 		conn_resume(c); /* may queue c again */
 	}
 	conn_digest_arm();
+}
+
+/* ---- long answers in slices (jobs) ---- */
+
+/* Half the output limit: a job writes its next slice once its connection's
+ * queued output is below this. */
+#define JOB_OUTPUT_LOW (settings.max_conn_output / 2)
+
+/* Schedules the job's next slice if its output has drained enough. */
+static void
+conn_job_arm(void)
+{
+	struct timeval zero = {0, 0};
+
+	if (job_conn != NULL && job_ev != NULL &&
+	    job_conn->wbytes <= JOB_OUTPUT_LOW)
+		evtimer_add(job_ev, &zero);
+}
+
+/* Holds c while a job writes its answer (see conn.h). */
+bool
+conn_job_start(conn *c, conn_job_fn step, conn_job_cancel_fn cancel, void *arg)
+{
+	if (job_conn != NULL)
+		return false;
+	job_conn = c;
+	job_step = step;
+	job_cancel = cancel;
+	job_arg = arg;
+	c->sync_prev_state = c->state;
+	c->wait_kind = CONN_WAIT_JOB;
+	conn_set_state(c, CONN_WAIT);
+	conn_job_arm();
+	return true;
+}
+
+/* One slice of the running job: at its end, resumes the connection. */
+static void
+conn_job_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = job_conn;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (c == NULL)
+		return;
+	if (job_step(c, job_arg)) {
+		job_conn = NULL;
+		if (c->state == CONN_CLOSED)
+			conn_free(c);
+		else
+			conn_resume(c);
+		return;
+	}
+	if (c->state != CONN_CLOSED && c->wbytes > 0)
+		conn_flush(c);
+	if (c->state == CONN_CLOSED) {
+		conn_free(c);
+		return;
+	}
+	conn_update_events(c);
+	conn_job_arm();
 }
 
 /* Closes clients idle for longer than -o idle_timeout (called each second). */

@@ -202,6 +202,45 @@ items_evict_for_move(item *it)
 		evict(it);
 }
 
+/* Moves a linked unreferenced item into chunk (a free chunk of its class
+ * elsewhere) during a page move: same key, value and place in the LRU. */
+bool
+items_rescue(item *old, item *chunk)
+{
+	uint64_t hv = hash_key(ITEM_key(old), old->nkey);
+	unsigned id = old->clsid;
+
+	if (!(old->iflags & ITEM_LINKED) || old->refcount > 0)
+		return false;
+	assoc_remove(old, hv);
+	memcpy(chunk, old, item_ntotal(old->nkey, old->nbytes));
+	chunk->h_next = NULL;
+	if (chunk->prev != NULL)
+		chunk->prev->next = chunk;
+	else
+		lru_head[id] = chunk;
+	if (chunk->next != NULL)
+		chunk->next->prev = chunk;
+	else
+		lru_tail[id] = chunk;
+	assoc_insert(chunk, hv);
+	old->next = old->prev = old->h_next = NULL;
+	old->iflags = 0;
+	return true;
+}
+
+/* Calls fn on the items of class id's LRU from the head until it returns
+ * false. */
+void
+items_lru_walk(unsigned id, bool (*fn)(item *it, void *arg), void *arg)
+{
+	item *it;
+
+	for (it = lru_head[id]; it != NULL; it = it->next)
+		if (!fn(it, arg))
+			return;
+}
+
 /* Frees one item from the LRU tail of class id: expired ones first,
  * active ones get a second chance, the rest are evicted (unless -M).
  * Returns true if a chunk of class id was freed. */
@@ -250,12 +289,13 @@ items_rebalance_to(unsigned id)
 {
 	unsigned src = slabs_biggest_class(id), i;
 
-	if (src != 0 && slabs_move_page(src, id, items_evict_for_move))
+	if (src != 0 &&
+	    slabs_move_page(src, id, items_evict_for_move, items_rescue))
 		return true;
 	for (i = 1; i <= slabs_nclasses(); i++) {
 		if (i == id || i == src || slabs_npages(i) == 0)
 			continue;
-		if (slabs_move_page(i, id, items_evict_for_move))
+		if (slabs_move_page(i, id, items_evict_for_move, items_rescue))
 			return true;
 	}
 	return false;

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "crawler.h"
 #include "daemon.h"
 #include "log.h"
 #include "repl.h"
@@ -121,6 +122,7 @@ main(int argc, char **argv)
 	if (main_base == NULL)
 		fatalx("cannot create the event loop");
 	conn_init(main_base);
+	crawler_init(main_base);
 	repl_init(main_base);
 	if (settings.pid_file != NULL)
 		daemon_write_pidfile(settings.pid_file);
@@ -140,6 +142,7 @@ main(int argc, char **argv)
 	if (settings.pid_file != NULL)
 		daemon_remove_pidfile(settings.pid_file);
 	conn_shutdown();
+	crawler_destroy();
 	repl_destroy();
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		event_free(sig_evs[i]);

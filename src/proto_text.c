@@ -8,6 +8,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proto_admin.h"
 #include "proto_meta.h"
 #include "proto_text.h"
 #include "settings.h"
@@ -330,6 +331,10 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			return;
 		}
 		req->num = level;
+		return;
+	}
+	if (proto_admin_match(line, len)) {
+		req->cmd = TXT_ADMIN;
 		return;
 	}
 	if (tok_is(&t[0], "stats")) {
@@ -746,6 +751,7 @@ text_execute(conn *c, struct text_req *req)
 		                 text_digest_done);
 		return PROC_DONE;
 	case TXT_META:
+	case TXT_ADMIN:
 		break;
 	}
 	return PROC_DONE;
@@ -796,5 +802,7 @@ proto_text_process(conn *c)
 	proto_text_parse(start, len, &req);
 	if (req.cmd == TXT_META)
 		return proto_meta_process(c, start, len);
+	if (req.cmd == TXT_ADMIN)
+		return proto_admin_process(c, start, len);
 	return text_execute(c, &req);
 }

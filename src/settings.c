@@ -71,6 +71,10 @@ static int so_repl_sync(const char *name, const char *value);
 static int so_repl_sync_timeout(const char *name, const char *value);
 static int so_repl_secret(const char *name, const char *value);
 static int so_tombstone_ttl(const char *name, const char *value);
+static int so_no_modern(const char *name, const char *value);
+static int so_flag(const char *name, const char *value);
+static int so_u32(const char *name, const char *value);
+static int so_slab_automove(const char *name, const char *value);
 static int ignored_flag(const char *what);
 static int refused_flag(const char *what);
 static int make_pidfile_absolute(void);
@@ -85,7 +89,7 @@ static const struct subopt subopts[] = {
     {"hashpower", so_hashpower},
     {"idle_timeout", so_idle_timeout},
     {"modern", so_quiet},
-    {"no_modern", so_quiet},
+    {"no_modern", so_no_modern},
     {"hash_algorithm", so_hash_algorithm},
     /* replication (ours) */
     {"repl_timeout", so_repl_timeout},
@@ -95,33 +99,34 @@ static const struct subopt subopts[] = {
     {"repl_sync_timeout", so_repl_sync_timeout},
     {"repl_secret", so_repl_secret},
     {"tombstone_ttl", so_tombstone_ttl},
+    /* the LRU crawler and slab rebalancing (crawler.c, slabs.c) */
+    {"lru_crawler", so_flag},
+    {"no_lru_crawler", so_flag},
+    {"lru_crawler_sleep", so_u32},
+    {"lru_crawler_tocrawl", so_u32},
+    {"lru_maintainer", so_flag},
+    {"no_lru_maintainer", so_flag},
+    {"lru_segmented", so_flag},
+    {"no_lru_segmented", so_flag},
+    {"temporary_ttl", so_u32},
+    {"slab_reassign", so_flag},
+    {"no_slab_reassign", so_flag},
+    {"slab_automove", so_slab_automove},
+    {"no_slab_automove", so_slab_automove},
+    {"slab_automove_window", so_u32},
     /* memcached's, without meaning here */
     {"tail_repair_time", NULL},
-    {"lru_crawler", NULL},
-    {"no_lru_crawler", NULL},
-    {"lru_crawler_sleep", NULL},
-    {"lru_crawler_tocrawl", NULL},
-    {"lru_maintainer", NULL},
-    {"no_lru_maintainer", NULL},
-    {"lru_segmented", NULL},
-    {"no_lru_segmented", NULL},
     {"hot_lru_pct", NULL},
     {"warm_lru_pct", NULL},
     {"hot_max_factor", NULL},
     {"warm_max_factor", NULL},
-    {"temporary_ttl", NULL},
     {"watcher_logbuf_size", NULL},
     {"worker_logbuf_size", NULL},
     {"read_buf_mem_limit", NULL},
     {"resp_obj_mem_limit", NULL},
     {"track_sizes", NULL},
     {"no_hashexpand", NULL},
-    {"slab_reassign", NULL},
-    {"no_slab_reassign", NULL},
-    {"slab_automove", NULL},
-    {"no_slab_automove", NULL},
     {"slab_automove_ratio", NULL},
-    {"slab_automove_window", NULL},
     {"slab_automove_freeratio", NULL},
     {"slab_chunk_max", NULL},
     {"slab_sizes", NULL},
@@ -386,6 +391,17 @@ settings_init(void)
 	settings.repl_sync = false;
 	settings.repl_sync_timeout_ms = 1000;
 	settings.tombstone_ttl = 60;
+
+	settings.lru_crawler = true;
+	settings.lru_crawler_sleep = 100;
+	settings.lru_crawler_tocrawl = 0;
+	settings.lru_maintainer = true;
+	settings.lru_segmented = true;
+	settings.temp_lru = false;
+	settings.temporary_ttl = 61;
+	settings.slab_reassign = true;
+	settings.slab_automove = 1;
+	settings.slab_automove_window = 30;
 }
 
 /* Parses a whole decimal integer in [min, max]. Returns false on error. */
@@ -791,6 +807,84 @@ so_tombstone_ttl(const char *name, const char *value)
 		return usage_error("Invalid value for tombstone_ttl: '%s'",
 		                   value);
 	settings.tombstone_ttl = (int)v;
+	return 0;
+}
+
+/* -o no_modern: memcached 1.5's defaults (no crawler, no rebalancing). */
+static int
+so_no_modern(const char *name, const char *value)
+{
+	(void)name;
+	(void)value;
+	settings.slab_reassign = false;
+	settings.slab_automove = 0;
+	settings.lru_segmented = false;
+	settings.lru_crawler = false;
+	settings.lru_maintainer = false;
+	return 0;
+}
+
+/* -o <flag> / no_<flag> for the boolean crawler and slab options. */
+static int
+so_flag(const char *name, const char *value)
+{
+	bool on = strncmp(name, "no_", 3) != 0;
+	const char *base = on ? name : name + 3;
+
+	(void)value;
+	if (strcmp(base, "lru_crawler") == 0)
+		settings.lru_crawler = on;
+	else if (strcmp(base, "lru_maintainer") == 0)
+		settings.lru_maintainer = on;
+	else if (strcmp(base, "lru_segmented") == 0)
+		settings.lru_segmented = on;
+	else if (strcmp(base, "slab_reassign") == 0)
+		settings.slab_reassign = on;
+	return 0;
+}
+
+/* -o name=<unsigned> for the crawler and slab numbers. */
+static int
+so_u32(const char *name, const char *value)
+{
+	long v;
+
+	if (value == NULL)
+		return usage_error("Missing numeric argument for %s", name);
+	if (!parse_long(value, 0, UINT32_MAX, &v))
+		return usage_error("Invalid value for %s: '%s'", name, value);
+	if (strcmp(name, "lru_crawler_sleep") == 0) {
+		if (v > 1000000)
+			return usage_error("LRU crawler sleep must be between "
+			                   "0 and 1 second");
+		settings.lru_crawler_sleep = (uint32_t)v;
+	} else if (strcmp(name, "lru_crawler_tocrawl") == 0) {
+		settings.lru_crawler_tocrawl = (uint32_t)v;
+	} else if (strcmp(name, "temporary_ttl") == 0) {
+		settings.temp_lru = true;
+		settings.temporary_ttl = (uint32_t)v;
+	} else if (strcmp(name, "slab_automove_window") == 0) {
+		if (v < 1)
+			return usage_error("Invalid value for %s: '%s'", name,
+			                   value);
+		settings.slab_automove_window = (uint32_t)v;
+	}
+	return 0;
+}
+
+/* -o slab_automove[=0|1|2] / no_slab_automove. */
+static int
+so_slab_automove(const char *name, const char *value)
+{
+	long v = 1;
+
+	if (strcmp(name, "no_slab_automove") == 0) {
+		settings.slab_automove = 0;
+		return 0;
+	}
+	if (value != NULL && !parse_long(value, 0, 2, &v))
+		return usage_error("slab_automove must be between 0 and 2");
+	settings.slab_automove = (int)v;
 	return 0;
 }
 

@@ -50,6 +50,12 @@ static char **spare_pages; /* pages given back, reused first */
 static size_t nspare, spare_cap;
 static size_t mem_limit;
 static size_t mem_malloced;
+/* The global page pool: pages taken from classes ("slabs reassign N 0",
+ * automove), counted in mem_malloced, handed to a class needing a page
+ * before any new memory is allocated. */
+static char **pool_pages;
+static size_t npool, pool_cap;
+struct slabs_stats slabs_stats;
 
 /* Builds the size classes: sizeof(item) + chunk_size, then times factor,
  * 8-byte aligned, and a last class of the largest item size. */
@@ -187,6 +193,12 @@ slabs_destroy(void)
 			free(spare_pages[r]);
 	for (r = 0; r < nregions; r++)
 		munmap(regions[r], REGION_SIZE);
+	if (!slabs_use_regions())
+		for (r = 0; r < npool; r++)
+			free(pool_pages[r]);
+	free(pool_pages);
+	pool_pages = NULL;
+	npool = pool_cap = 0;
 	free(regions);
 	free(spare_pages);
 	regions = spare_pages = NULL;
@@ -322,6 +334,11 @@ slabs_alloc(unsigned id, bool force)
 		freelist_remove(c, it);
 		return it;
 	}
+	if (c->bump_left == 0 && npool > 0) {
+		if (!slabs_add_page(id, pool_pages[npool - 1]))
+			return NULL;
+		npool--;
+	}
 	if (c->bump_left == 0) {
 		char *page;
 		if (slabs_limit_reached() && !force)
@@ -369,16 +386,107 @@ page_movable(const struct slab_class *c, char *page)
 	return true;
 }
 
-/* Moves one page from class src to class dst. */
-bool
-slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it))
+/* Takes a free chunk of class c that is not in page (for a rescue), or
+ * NULL. The page's own free chunks are off the list by then. */
+static item *
+chunk_outside(struct slab_class *c, const char *page)
+{
+	item *it;
+
+	if (c->free_head != NULL) {
+		it = c->free_head;
+		freelist_remove(c, it);
+		return it;
+	}
+	if (c->bump_left > 0 && c->bump_page != page) {
+		it = (item *)c->bump;
+		c->bump += c->size;
+		c->bump_left--;
+		it->iflags = 0;
+		return it;
+	}
+	return NULL;
+}
+
+/* Adds a page to the global pool; false if it cannot be tracked. */
+static bool
+pool_add(char *page)
+{
+	if (npool == pool_cap) {
+		size_t ncap = pool_cap ? pool_cap * 2 : 16;
+		char **np = realloc(pool_pages, ncap * sizeof(char *));
+		if (np == NULL)
+			return false;
+		pool_pages = np;
+		pool_cap = ncap;
+	}
+	pool_pages[npool++] = page;
+	return true;
+}
+
+/* Empties a page of class c: its free chunks leave the free list, its
+ * items are rescued into other chunks of the class or evicted. */
+static void
+page_evacuate(unsigned src, char *page, void (*evict)(item *it),
+              bool (*rescue)(item *old, item *chunk))
 {
 	struct slab_class *c = &classes[src];
-	unsigned p, i;
+	unsigned i;
+
+	for (i = 0; i < c->perslab; i++) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		if (!chunk_uncarved(c, page, i) && (it->iflags & ITEM_SLABBED))
+			freelist_remove(c, it);
+	}
+	for (i = 0; i < c->perslab; i++) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		item *dst;
+
+		if (chunk_uncarved(c, page, i) || !(it->iflags & ITEM_LINKED))
+			continue;
+		dst = rescue != NULL ? chunk_outside(c, page) : NULL;
+		if (dst != NULL) {
+			dst->clsid = (uint8_t)src;
+			if (rescue(it, dst)) {
+				slabs_stats.reassign_rescues++;
+				continue;
+			}
+			freelist_push(c, dst);
+		}
+		if (!(it->iflags & ITEM_TOMBSTONE) &&
+		    !(it->exptime != 0 && it->exptime <= current_time))
+			slabs_stats.reassign_evictions_nomem++;
+		else
+			slabs_stats.reassign_inline_reclaim++;
+		evict(it);
+		if (it->iflags & ITEM_SLABBED)
+			freelist_remove(c, it);
+	}
+	for (i = 0; i < c->perslab; i++) {
+		item *it = (item *)(page + (size_t)i * c->size);
+		if (!chunk_uncarved(c, page, i) && it->iflags != 0)
+			fatalx("slabs: chunk still in use after page eviction");
+	}
+}
+
+/* Moves one page from class src to class dst (0: the global pool). */
+bool
+slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it),
+                bool (*rescue)(item *old, item *chunk))
+{
+	struct slab_class *c = &classes[src];
+	unsigned p;
 	char *page = NULL;
 
-	if (src == dst || src == 0 || src > nclasses)
+	if (src == dst || src > nclasses || dst > nclasses)
 		return false;
+	if (src == 0) {
+		if (npool == 0 || !slabs_add_page(dst, pool_pages[npool - 1]))
+			return false;
+		npool--;
+		slabs_stats.slabs_moved++;
+		return true;
+	}
 	/* newest pages first: they are the most likely to be sparse */
 	for (p = c->npages; p-- > 0;) {
 		if (page_movable(c, c->pages[p])) {
@@ -386,34 +494,46 @@ slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it))
 			break;
 		}
 	}
-	if (page == NULL)
+	if (page == NULL) {
+		slabs_stats.reassign_busy_items++;
 		return false;
-	for (i = 0; i < c->perslab; i++) {
-		item *it = (item *)(page + (size_t)i * c->size);
-		if (!chunk_uncarved(c, page, i) && !(it->iflags & ITEM_SLABBED))
-			evict(it);
 	}
-	for (i = 0; i < c->perslab; i++) {
-		item *it = (item *)(page + (size_t)i * c->size);
-		if (chunk_uncarved(c, page, i))
-			continue;
-		if (!(it->iflags & ITEM_SLABBED))
-			fatalx("slabs: chunk still in use after page eviction");
-		freelist_remove(c, it);
-	}
+	page_evacuate(src, page, evict, rescue);
 	if (page == c->bump_page) {
 		c->bump_page = c->bump = NULL;
 		c->bump_left = 0;
 	}
 	c->pages[p] = c->pages[--c->npages];
-	if (!slabs_add_page(dst, page)) {
+	if (dst == 0 ? !pool_add(page) : !slabs_add_page(dst, page)) {
 		/* cannot track it: give the memory back */
 		slabs_page_release(page);
 		mem_malloced -= page_size;
 		store_stats.malloced = mem_malloced;
 	}
+	slabs_stats.slabs_moved++;
 	log_debug("slabs: moved a page from class %u to class %u", src, dst);
 	return true;
+}
+
+/* Pages in the global page pool. */
+unsigned
+slabs_global_pages(void)
+{
+	return (unsigned)npool;
+}
+
+/* Free chunks of class id. */
+uint64_t
+slabs_free_chunks(unsigned id)
+{
+	return classes[id].nfree + classes[id].bump_left;
+}
+
+/* Chunks per page of class id. */
+unsigned
+slabs_perslab(unsigned id)
+{
+	return classes[id].perslab;
 }
 
 /* The class with the most pages other than `not`, 0 if none. */

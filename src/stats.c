@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "crawler.h"
 #include "repl.h"
 #include "settings.h"
 #include "stats.h"
@@ -150,6 +151,7 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "evictions", s->evictions);
 	emit_u64(emit, ctx, "reclaimed", s->reclaimed);
 	emit_u64(emit, ctx, "curr_tombstones", s->curr_tombstones);
+	crawler_stats(emit, ctx);
 	repl_stats(emit, ctx, false);
 }
 
@@ -196,6 +198,7 @@ stats_settings(stat_emit_fn emit, void *ctx)
 	         (uint64_t)settings.repl_sync_timeout_ms);
 	emit(ctx, "repl_secret", settings.repl_secret_file ? "yes" : "no");
 	emit_u64(emit, ctx, "tombstone_ttl", (uint64_t)settings.tombstone_ttl);
+	crawler_stats_settings(emit, ctx);
 }
 
 /* Emits one named group; false for an unknown one. */

@@ -287,7 +287,7 @@ automove(void)
 			recv = i;
 		}
 	}
-	if (recv == 0 || !settings.evict_to_free)
+	if (recv == 0 || !settings.evict_to_free || settings.slab_automove == 0)
 		return;
 	recv_age = items_tail_age(recv);
 	for (i = 1; i <= n; i++) {
@@ -303,7 +303,8 @@ automove(void)
 		}
 	}
 	if (donor != 0 && oldest > 2 * (uint64_t)recv_age + 2)
-		slabs_move_page(donor, recv, items_evict_for_move);
+		slabs_move_page(donor, recv, items_evict_for_move,
+		                items_rescue);
 }
 
 /* Once a second: a pending delayed flush and slab automove. */

@@ -574,7 +574,7 @@ START_TEST(test_slab_carving)
 	slabs_free(b);
 	slabs_free(c);
 	slabs_free(d);
-	ck_assert(slabs_move_page(id, dst, evict_none));
+	ck_assert(slabs_move_page(id, dst, evict_none, NULL));
 	ck_assert_uint_eq(slabs_npages(id), 0);
 	ck_assert_uint_eq(slabs_npages(dst), 1);
 	slabs_stats_class(id, &total, &nfree, &nend, &perslab);
