@@ -319,7 +319,9 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 	it = slabs_alloc(id, false);
 	if (it == NULL && lru_pull_tail(id))
 		it = slabs_alloc(id, false);
-	if (it == NULL && settings.evict_to_free && items_rebalance_to(id))
+	/* -o slab_automove=2: take a page from another class at once */
+	if (it == NULL && settings.evict_to_free &&
+	    settings.slab_automove == 2 && items_rebalance_to(id))
 		it = slabs_alloc(id, false);
 	/* a class always gets its first page, as memcached does */
 	if (it == NULL && slabs_npages(id) == 0)

@@ -57,7 +57,14 @@ static char **pool_pages;
 static size_t npool, pool_cap;
 struct slabs_stats slabs_stats;
 
-/* Builds the size classes: sizeof(item) + chunk_size, then times factor,
+/* memcached's item header (48 bytes): class sizes start from it rather
+ * than from our 64-byte header, so that the table, and the class id of a
+ * given value size, are memcached's (its tools and tests name classes by
+ * id). Our items are 8 to 16 bytes larger, so a few sizes at a class's
+ * upper edge land one class higher than in memcached. */
+#define MC_ITEM_HEADER 48
+
+/* Builds the size classes: MC_ITEM_HEADER + chunk_size, then times factor,
  * 8-byte aligned, and a last class of the largest item size. */
 void
 slabs_init(void)
@@ -74,7 +81,7 @@ slabs_init(void)
 	mem_limit = settings.maxbytes;
 	mem_malloced = 0;
 	memset(classes, 0, sizeof(classes));
-	size = sizeof(item) +
+	size = MC_ITEM_HEADER +
 	       (size_t)(settings.chunk_size > 0 ? settings.chunk_size : 48);
 	while (++i < SLAB_CLASS_MAX) {
 		size = (size + 7) & ~(size_t)7;

@@ -559,33 +559,48 @@ START_TEST(test_subopts_known)
 }
 END_TEST
 
+/* The crawler and slab options memcached's tests use are applied. */
+START_TEST(test_subopts_crawler)
+{
+	ck_assert(settings.lru_crawler);
+	ck_assert(settings.slab_reassign);
+	ck_assert_int_eq(settings.slab_automove, 1);
+	PARSE_OK("-o", "no_modern");
+	ck_assert(!settings.lru_crawler);
+	ck_assert(!settings.slab_reassign);
+	ck_assert_int_eq(settings.slab_automove, 0);
+	PARSE_OK("-o", "lru_crawler,slab_reassign,slab_automove=2,"
+	               "lru_crawler_sleep=50,lru_crawler_tocrawl=7,"
+	               "temporary_ttl=61,slab_automove_window=3");
+	ck_assert(settings.lru_crawler);
+	ck_assert(settings.slab_reassign);
+	ck_assert_int_eq(settings.slab_automove, 2);
+	ck_assert_uint_eq(settings.lru_crawler_sleep, 50);
+	ck_assert_uint_eq(settings.lru_crawler_tocrawl, 7);
+	ck_assert(settings.temp_lru);
+	ck_assert_uint_eq(settings.temporary_ttl, 61);
+	ck_assert_uint_eq(settings.slab_automove_window, 3);
+	ck_assert_int_eq(PARSE("-o", "slab_automove=3"), EX_USAGE_CODE);
+	ck_assert_int_eq(PARSE("-o", "lru_crawler_sleep=2000000"),
+	                 EX_USAGE_CODE);
+}
+END_TEST
+
 START_TEST(test_subopts_ignored)
 {
 	static const char *const names[] = {
-	    "lru_crawler",
-	    "no_lru_crawler",
-	    "lru_crawler_sleep=100",
-	    "lru_crawler_tocrawl=0",
-	    "lru_maintainer",
-	    "no_lru_maintainer",
 	    "hot_lru_pct=20",
 	    "warm_lru_pct=40",
 	    "hot_max_factor=0.2",
 	    "warm_max_factor=2.0",
-	    "temporary_ttl=61",
 	    "tail_repair_time=0",
 	    "watcher_logbuf_size=256",
 	    "worker_logbuf_size=64",
 	    "read_buf_mem_limit=0",
 	    "track_sizes",
 	    "no_hashexpand",
-	    "slab_reassign",
-	    "no_slab_reassign",
-	    "slab_automove=1",
 	    "slab_automove_ratio=0.8",
-	    "slab_automove_window=30",
 	    "slab_chunk_max=512",
-	    "lru_segmented",
 	    "no_inline_ascii_resp",
 	    "resp_obj_mem_limit=0",
 	    "ext_path=/mnt/d1/extstore:1G",
@@ -605,7 +620,7 @@ START_TEST(test_subopts_ignored)
 		ck_assert_msg(PARSE("-o", names[i]) == 0, "%s", names[i]);
 		ck_assert_msg(err_lines == 1, "%s: %s", names[i], err_text);
 	}
-	ck_assert_int_eq(PARSE("-o", "lru_crawler,slab_reassign"), 0);
+	ck_assert_int_eq(PARSE("-o", "track_sizes,slab_chunk_max=512"), 0);
 	ck_assert_int_eq(err_lines, 2);
 	/* ignored options change nothing */
 	settings_init();
@@ -839,6 +854,7 @@ settings_suite(void)
 	tcase_add_test(tc, test_validate_errors);
 	tcase_add_test(tc, test_replication_flags);
 	tcase_add_test(tc, test_subopts_known);
+	tcase_add_test(tc, test_subopts_crawler);
 	tcase_add_test(tc, test_subopts_ignored);
 	tcase_add_test(tc, test_subopts_errors);
 	tcase_add_test(tc, test_bad_flags);
