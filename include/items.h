@@ -14,6 +14,9 @@
 /* Seconds between LRU bumps of an item that keeps being read. */
 #define ITEM_UPDATE_INTERVAL 60
 
+/* The four LRUs of a class (item->lru). */
+enum { LRU_HOT = 0, LRU_WARM, LRU_COLD, LRU_TEMP, LRU_COUNT };
+
 /* Per-class counters. */
 struct item_class_stats {
 	uint64_t number;        /* linked live items */
@@ -23,12 +26,16 @@ struct item_class_stats {
 	uint32_t evicted_time; /* age of the last evicted item */
 	uint64_t outofmemory, reclaimed, expired_unfetched;
 	uint64_t crawler_reclaimed, crawler_items_checked, lrutail_reflocked;
-	uint64_t moves_within_lru;
+	uint64_t moves_within_lru, moves_to_cold, moves_to_warm;
+	uint64_t direct_reclaims;
+	uint64_t hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp;
 	uint64_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits;
 	uint64_t cas_hits, cas_badval, touch_hits;
 };
 
 extern struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
+/* Passes of the LRU maintainer (lru_maintainer_juggles). */
+extern uint64_t items_juggles;
 
 /* True if the item's exptime has passed. */
 static inline bool
@@ -62,6 +69,15 @@ void items_replace(item *old, item *new_it, uint64_t hv);
 void items_release(item *it);
 /* Moves a linked item to the head of its LRU. */
 void items_bump(item *it);
+/* Records a read of a linked item: FETCHED, then ACTIVE (a COLD item moves
+ * to WARM); in flat mode a bump once per ITEM_UPDATE_INTERVAL. */
+void items_mark_read(item *it);
+/* One pass of the LRU maintainer (every 10 ms while the store has items):
+ * HOT and WARM tails move to COLD past their share, expired tails are
+ * reclaimed. */
+void items_maintain(void);
+/* Items in LRU l of class id and the age of its tail, for stats. */
+void items_lru_info(unsigned id, unsigned l, uint64_t *number, uint32_t *age);
 /* Unlinks a linked item with refcount 0 during a page move (an eviction). */
 void items_evict_for_move(item *it);
 /* Copies a linked unreferenced item into chunk, a free chunk of its class

@@ -34,7 +34,7 @@ typedef struct item {
 	uint8_t nkey;      /* key length */
 	uint8_t clsid;     /* slab class */
 	uint8_t iflags;    /* ITEM_* */
-	uint8_t pad;
+	uint8_t lru;       /* LRU_HOT, LRU_WARM, LRU_COLD or LRU_TEMP */
 	char data[];
 } item;
 

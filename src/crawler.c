@@ -346,6 +346,8 @@ crawler_stats(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "slabs_moved", ss->slabs_moved);
 	emit_u64(emit, ctx, "lru_crawler_running", crawler_running());
 	emit_u64(emit, ctx, "lru_crawler_starts", crawler.starts);
+	if (settings.lru_maintainer)
+		emit_u64(emit, ctx, "lru_maintainer_juggles", items_juggles);
 	emit_u64(emit, ctx, "slab_global_page_pool", slabs_global_pages());
 }
 

@@ -24,6 +24,7 @@
  * buckets for expired items, each about 50-100 us with 1M items. */
 #define STEP_MIGRATE 512
 #define STEP_CRAWL 256
+#define STEP_CRAWL_EMPTY 8192
 #define MAINTAIN_STEPS 64  /* steps store_maintain() runs (tests, fuzzing) */
 #define ITER_SCAN_MIN 1024 /* empty buckets an iterator call may skip */
 #define ITER_PREFETCH 16   /* buckets an iterator loads ahead */
@@ -171,15 +172,11 @@ take_ref(item *it)
 	return true;
 }
 
-/* Marks an item as read: flags, atime, and a bump when last moved long
- * ago. */
+/* Marks an item as read (see items_mark_read). */
 static void
 mark_read(item *it)
 {
-	it->iflags |= ITEM_ACTIVE | ITEM_FETCHED;
-	if (it->atime + ITEM_UPDATE_INTERVAL <= current_time)
-		items_bump(it);
-	it->atime = current_time;
+	items_mark_read(it);
 }
 
 /* Replaces cur (may be NULL) by a tombstone with the given version, or
@@ -327,18 +324,29 @@ has_entries(void)
 void
 store_maintain_step(void)
 {
-	uint64_t nb, n;
+	uint64_t nb, n, empty;
 
 	assoc_migrate(STEP_MIGRATE);
 	if (!has_entries())
 		return;
+	if (settings.lru_maintainer)
+		items_maintain();
 	nb = assoc_nbuckets();
-	for (n = 0; n < STEP_CRAWL && n < nb; n++) {
+	/* STEP_CRAWL buckets holding items, and up to STEP_CRAWL_EMPTY
+	 * empty ones (a pointer read each), so that a sparse table is
+	 * crawled in a fraction of a second. */
+	for (n = 0, empty = 0;
+	     n < STEP_CRAWL && n + empty < nb && empty < STEP_CRAWL_EMPTY;) {
 		item *chains[2], *it, *next;
 		int c;
 		if (crawl_cursor >= nb)
 			crawl_cursor = 0;
 		assoc_bucket(crawl_cursor++, &chains[0], &chains[1]);
+		if (chains[0] == NULL && chains[1] == NULL) {
+			empty++;
+			continue;
+		}
+		n++;
 		for (c = 0; c < 2; c++) {
 			for (it = chains[c]; it != NULL; it = next) {
 				next = it->h_next;
@@ -1008,16 +1016,24 @@ store_stats_items(stat_emit_fn emit, void *ctx)
 
 	for (i = 1; i <= slabs_nclasses(); i++) {
 		const struct item_class_stats *s = &item_stats[i];
+		uint64_t n_hot, n_warm, n_cold, n_temp;
+		uint32_t age_hot, age_warm, age_cold, age_temp;
 		if (s->number == 0)
 			continue;
 #define E(name, v) emit_u64(emit, ctx, "items:", i, name, v)
 		E("number", s->number);
-		E("number_hot", 0);
-		E("number_warm", 0);
-		E("number_cold", s->number);
-		E("age_hot", 0);
-		E("age_warm", 0);
-		E("age", items_tail_age(i));
+		items_lru_info(i, LRU_HOT, &n_hot, &age_hot);
+		items_lru_info(i, LRU_WARM, &n_warm, &age_warm);
+		items_lru_info(i, LRU_COLD, &n_cold, &age_cold);
+		items_lru_info(i, LRU_TEMP, &n_temp, &age_temp);
+		E("number_hot", n_hot);
+		E("number_warm", n_warm);
+		E("number_cold", n_cold);
+		if (settings.temp_lru)
+			E("number_temp", n_temp);
+		E("age_hot", age_hot);
+		E("age_warm", age_warm);
+		E("age", age_cold);
 		E("mem_requested", s->mem_requested);
 		E("evicted", s->evicted);
 		E("evicted_nonzero", s->evicted_nonzero);
@@ -1031,14 +1047,14 @@ store_stats_items(stat_emit_fn emit, void *ctx)
 		E("crawler_reclaimed", s->crawler_reclaimed);
 		E("crawler_items_checked", s->crawler_items_checked);
 		E("lrutail_reflocked", s->lrutail_reflocked);
-		E("moves_to_cold", 0);
-		E("moves_to_warm", 0);
+		E("moves_to_cold", s->moves_to_cold);
+		E("moves_to_warm", s->moves_to_warm);
 		E("moves_within_lru", s->moves_within_lru);
-		E("direct_reclaims", 0);
-		E("hits_to_hot", 0);
-		E("hits_to_warm", 0);
-		E("hits_to_cold", s->get_hits);
-		E("hits_to_temp", 0);
+		E("direct_reclaims", s->direct_reclaims);
+		E("hits_to_hot", s->hits_to_hot);
+		E("hits_to_warm", s->hits_to_warm);
+		E("hits_to_cold", s->hits_to_cold);
+		E("hits_to_temp", s->hits_to_temp);
 #undef E
 	}
 }

@@ -37,6 +37,11 @@ default_settings(void)
 	settings.hashpower_init = 16;
 	settings.repl_port = 0;
 	settings.tombstone_ttl = 60;
+	settings.lru_segmented = true;
+	settings.lru_maintainer = true;
+	settings.slab_automove = 1;
+	settings.temp_lru = false;
+	settings.temporary_ttl = 61;
 }
 
 static void
