@@ -377,18 +377,21 @@ slabs_free(item *it)
 	freelist_push(&classes[it->clsid], it);
 }
 
-/* True if every chunk of the page is free or a linked unreferenced item. */
+/* True if every chunk of the page is free or a linked unreferenced item;
+ * *used gets the number of items. */
 static bool
-page_movable(const struct slab_class *c, char *page)
+page_movable(const struct slab_class *c, char *page, unsigned *used)
 {
 	unsigned i;
 
+	*used = 0;
 	for (i = 0; i < c->perslab; i++) {
 		const item *it = (const item *)(page + (size_t)i * c->size);
 		if (chunk_uncarved(c, page, i) || (it->iflags & ITEM_SLABBED))
 			continue;
 		if (!(it->iflags & ITEM_LINKED) || it->refcount > 0)
 			return false;
+		(*used)++;
 	}
 	return true;
 }
@@ -482,7 +485,7 @@ slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it),
                 bool (*rescue)(item *old, item *chunk))
 {
 	struct slab_class *c = &classes[src];
-	unsigned p;
+	unsigned p = 0, i, best = 0;
 	char *page = NULL;
 
 	if (src == dst || src > nclasses || dst > nclasses)
@@ -494,11 +497,17 @@ slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it),
 		slabs_stats.slabs_moved++;
 		return true;
 	}
-	/* newest pages first: they are the most likely to be sparse */
-	for (p = c->npages; p-- > 0;) {
-		if (page_movable(c, c->pages[p])) {
-			page = c->pages[p];
-			break;
+	/* the movable page with the fewest items: the fewest to rescue */
+	for (i = c->npages; i-- > 0;) {
+		unsigned used;
+		if (!page_movable(c, c->pages[i], &used))
+			continue;
+		if (page == NULL || used < best) {
+			page = c->pages[i];
+			p = i;
+			best = used;
+			if (used == 0)
+				break;
 		}
 	}
 	if (page == NULL) {

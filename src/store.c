@@ -23,6 +23,11 @@
  * STEP_MIGRATE buckets of a growing hash table and checks STEP_CRAWL
  * buckets for expired items, each about 50-100 us with 1M items. */
 #define STEP_MIGRATE 512
+/* Slab automove: a class with free chunks worth 2.5 pages gives pages
+ * back to the global pool (memcached's MIN_PAGES_FOR_RECLAIM), at most
+ * AUTOMOVE_POOL_MOVES a second. */
+#define AUTOMOVE_FREE_PAGES 5 /* in half pages */
+#define AUTOMOVE_POOL_MOVES 8
 #define STEP_CRAWL 256
 #define STEP_CRAWL_EMPTY 8192
 #define MAINTAIN_STEPS 64  /* steps store_maintain() runs (tests, fuzzing) */
@@ -38,6 +43,7 @@ static uint64_t last_version;
 static uint32_t flush_at;
 static uint64_t crawl_cursor;
 static uint64_t last_evicted[SLAB_CLASS_MAX + 1];
+static uint32_t free_ticks[SLAB_CLASS_MAX + 1]; /* see automove_to_pool */
 static int iters_open;
 
 /* ---- helpers ---- */
@@ -239,6 +245,7 @@ store_init(void)
 {
 	memset(&store_stats, 0, sizeof(store_stats));
 	memset(last_evicted, 0, sizeof(last_evicted));
+	memset(free_ticks, 0, sizeof(free_ticks));
 	if (store_node_id == 0)
 		store_node_id = random_node_id();
 	cas_counter = 0;
@@ -304,12 +311,42 @@ automove(void)
 		                items_rescue);
 }
 
+/* Gives pages of classes with more than AUTOMOVE_FREE_PAGES pages' worth
+ * of free chunks, for slab_automove_window seconds in a row, back to the
+ * global page pool (their items are rescued into the class's other free
+ * chunks), up to AUTOMOVE_POOL_MOVES pages a tick: memory freed by
+ * deletes, expiry or a flush becomes usable by any class. */
+static void
+automove_to_pool(void)
+{
+	unsigned i, n = slabs_nclasses(), moved = 0;
+
+	for (i = 1; i <= n; i++) {
+		uint64_t spare =
+		    (uint64_t)slabs_perslab(i) * AUTOMOVE_FREE_PAGES;
+		if (slabs_npages(i) < 2 || slabs_free_chunks(i) * 2 < spare) {
+			free_ticks[i] = 0;
+			continue;
+		}
+		if (++free_ticks[i] < settings.slab_automove_window)
+			continue;
+		while (
+		    moved < AUTOMOVE_POOL_MOVES && slabs_npages(i) > 1 &&
+		    slabs_free_chunks(i) * 2 >= spare &&
+		    slabs_move_page(i, 0, items_evict_for_move, items_rescue))
+			moved++;
+	}
+}
+
 /* Once a second: a pending delayed flush and slab automove. */
 void
 store_tick(void)
 {
 	check_flush();
-	automove();
+	if (settings.slab_reassign && settings.slab_automove > 0) {
+		automove_to_pool();
+		automove();
+	}
 }
 
 /* True while the store holds items or tombstones (the crawl has work). */

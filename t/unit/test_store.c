@@ -39,7 +39,9 @@ default_settings(void)
 	settings.tombstone_ttl = 60;
 	settings.lru_segmented = true;
 	settings.lru_maintainer = true;
+	settings.slab_reassign = true;
 	settings.slab_automove = 1;
+	settings.slab_automove_window = 30;
 	settings.temp_lru = false;
 	settings.temporary_ttl = 61;
 }
