@@ -280,7 +280,23 @@ static const char *const usage_lines[] = {
     "(12..32)",
     "   - idle_timeout:        timeout for idle connections. (default: 0, no "
     "timeout)",
-    "   - modern, no_modern:   accepted",
+    "   - modern:              accepted (the defaults)",
+    "   - no_modern:           no LRU crawler or maintainer, flat LRU, no "
+    "slab rebalancing",
+    "   - lru_crawler:         the LRU crawler commands (default: enabled)",
+    "   - lru_crawler_sleep:   microseconds between crawl slices "
+    "(default: 100)",
+    "   - lru_crawler_tocrawl: items checked per class per crawl "
+    "(default: 0, all)",
+    "   - lru_maintainer:      HOT/WARM/COLD upkeep every 10 ms "
+    "(default: enabled)",
+    "   - lru_segmented:       HOT/WARM/COLD LRUs (default: enabled)",
+    "   - temporary_ttl:       items expiring sooner go to a TEMP LRU",
+    "   - slab_reassign:       allow moving slab pages (default: enabled)",
+    "   - slab_automove:       0: off, 1: background (default), 2: on "
+    "every allocation failure",
+    "   - slab_automove_window: seconds a class must hold spare pages "
+    "(default: 30)",
     "   - repl_timeout:        seconds without traffic before the peer is "
     "declared dead (default: 3)",
     "   - repl_backlog:        bytes kept for partial resync, k/m/g suffix "
@@ -291,7 +307,8 @@ static const char *const usage_lines[] = {
     "   - repl_secret:         file holding the shared replication secret",
     "   - tombstone_ttl:       seconds a delete is remembered for conflict "
     "resolution (default: 60)",
-    "   - every other memcached 1.6 option (lru_*, slab_*, ext_*, ssl_*, ...)",
+    "   - every other memcached 1.6 option (hot_lru_pct, slab_chunk_max,",
+    "                          ext_*, ssl_*, ...)",
     "                          is accepted and ignored with a warning",
 };
 

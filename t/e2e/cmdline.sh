@@ -239,9 +239,10 @@ check "-U 1234 still serves TCP" wait_port "$P"
 check "-U 1234 warns once" [ "$(grep -c 'UDP' "$TMP/udp.err")" -eq 1 ]
 check "-U 1234 daemon stops on SIGTERM" stop "$PID"
 
-start_fg opt -o hashpower=16,lru_crawler,idle_timeout=30,modern
+start_fg opt -o hashpower=16,lru_crawler,track_sizes,idle_timeout=30,modern
 check "memcached -o options accepted" wait_port "$P"
-check "ignored -o option warns" grep -q 'lru_crawler' "$TMP/opt.err"
+check "ignored -o option warns" grep -q 'track_sizes' "$TMP/opt.err"
+check "applied -o option does not warn" sh -c "! grep -q lru_crawler \"$TMP/opt.err\""
 check "-o daemon stops on SIGTERM" stop "$PID"
 
 start_fg long --threads=8 --conn-limit=100 --memory-limit=16 \
