@@ -35,7 +35,8 @@ enum crawler_result crawler_crawl(const char *classes, size_t len);
 /* "lru_crawler metadump <all|hash|classes>": holds c while one line per
  * live item of those classes is written to it, then "END". */
 enum crawler_result crawler_metadump(conn *c, const char *classes, size_t len);
-/* The general stats lines of the crawler and of slab rebalancing. */
+/* The general stats lines of the crawler, the LRU maintainer and slab
+ * rebalancing (each while it is on). */
 void crawler_stats(stat_emit_fn emit, void *ctx);
 /* The "stats settings" lines of the crawler, the LRU and slab options. */
 void crawler_stats_settings(stat_emit_fn emit, void *ctx);

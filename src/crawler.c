@@ -326,29 +326,35 @@ emit_u64(stat_emit_fn emit, void *ctx, const char *name, uint64_t v)
 	emit(ctx, name, buf);
 }
 
-/* The crawler's and slab rebalancing's general stats lines. */
+/* The crawler's, the maintainer's and slab rebalancing's general stats
+ * lines, each group while its feature is on, as memcached. */
 void
 crawler_stats(stat_emit_fn emit, void *ctx)
 {
 	const struct slabs_stats *ss = &slabs_stats;
 
-	emit_u64(emit, ctx, "slab_reassign_rescues", ss->reassign_rescues);
-	emit_u64(emit, ctx, "slab_reassign_chunk_rescues",
-	         ss->reassign_chunk_rescues);
-	emit_u64(emit, ctx, "slab_reassign_evictions_nomem",
-	         ss->reassign_evictions_nomem);
-	emit_u64(emit, ctx, "slab_reassign_inline_reclaim",
-	         ss->reassign_inline_reclaim);
-	emit_u64(emit, ctx, "slab_reassign_busy_items",
-	         ss->reassign_busy_items);
-	emit_u64(emit, ctx, "slab_reassign_busy_deletes", 0);
-	emit_u64(emit, ctx, "slab_reassign_running", 0);
-	emit_u64(emit, ctx, "slabs_moved", ss->slabs_moved);
-	emit_u64(emit, ctx, "lru_crawler_running", crawler_running());
-	emit_u64(emit, ctx, "lru_crawler_starts", crawler.starts);
+	if (settings.slab_reassign) {
+		emit_u64(emit, ctx, "slab_reassign_rescues",
+		         ss->reassign_rescues);
+		emit_u64(emit, ctx, "slab_reassign_chunk_rescues",
+		         ss->reassign_chunk_rescues);
+		emit_u64(emit, ctx, "slab_reassign_evictions_nomem",
+		         ss->reassign_evictions_nomem);
+		emit_u64(emit, ctx, "slab_reassign_inline_reclaim",
+		         ss->reassign_inline_reclaim);
+		emit_u64(emit, ctx, "slab_reassign_busy_items",
+		         ss->reassign_busy_items);
+		/* pages move at once here: none is ever in progress */
+		emit_u64(emit, ctx, "slab_reassign_busy_deletes", 0);
+		emit_u64(emit, ctx, "slab_reassign_running", 0);
+		emit_u64(emit, ctx, "slabs_moved", ss->slabs_moved);
+	}
+	if (settings.lru_crawler) {
+		emit_u64(emit, ctx, "lru_crawler_running", crawler_running());
+		emit_u64(emit, ctx, "lru_crawler_starts", crawler.starts);
+	}
 	if (settings.lru_maintainer)
 		emit_u64(emit, ctx, "lru_maintainer_juggles", items_juggles);
-	emit_u64(emit, ctx, "slab_global_page_pool", slabs_global_pages());
 }
 
 /* The "stats settings" lines of the crawler, LRU and slab options. */

@@ -13,6 +13,7 @@
 #include "crawler.h"
 #include "repl.h"
 #include "settings.h"
+#include "slabs.h"
 #include "stats.h"
 #include "store.h"
 #include "util.h"
@@ -143,15 +144,16 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "hash_power_level", s->hash_power_level);
 	emit_u64(emit, ctx, "hash_bytes", s->hash_bytes);
 	emit_u64(emit, ctx, "hash_is_expanding", s->hash_is_expanding);
+	crawler_stats(emit, ctx);
 	emit_u64(emit, ctx, "bytes", s->bytes);
 	emit_u64(emit, ctx, "curr_items", s->curr_items);
 	emit_u64(emit, ctx, "total_items", s->total_items);
+	emit_u64(emit, ctx, "slab_global_page_pool", slabs_global_pages());
 	emit_u64(emit, ctx, "expired_unfetched", s->expired_unfetched);
 	emit_u64(emit, ctx, "evicted_unfetched", s->evicted_unfetched);
 	emit_u64(emit, ctx, "evictions", s->evictions);
 	emit_u64(emit, ctx, "reclaimed", s->reclaimed);
 	emit_u64(emit, ctx, "curr_tombstones", s->curr_tombstones);
-	crawler_stats(emit, ctx);
 	repl_stats(emit, ctx, false);
 }
 
