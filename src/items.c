@@ -14,6 +14,7 @@
  * bump an item to the head at most once per ITEM_UPDATE_INTERVAL. */
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "assoc.h"
@@ -541,6 +542,43 @@ lru_pull_tail(unsigned id)
 			break;
 	}
 	return false;
+}
+
+/* Emits name with the sum over every class of a per-class counter. */
+static void
+emit_total(stat_emit_fn emit, void *ctx, const char *name, size_t off)
+{
+	uint64_t sum = 0;
+	unsigned id;
+	char buf[24];
+
+	for (id = 1; id <= SLAB_CLASS_MAX; id++)
+		sum += *(const uint64_t *)((const char *)&item_stats[id] + off);
+	util_u64toa(sum, buf);
+	emit(ctx, name, buf);
+}
+
+/* The LRU lines of the general stats: memcached's item totals that the
+ * store's own counters do not already give. */
+void
+items_stats_totals(stat_emit_fn emit, void *ctx)
+{
+#define T(name)                                                                \
+	emit_total(emit, ctx, #name, offsetof(struct item_class_stats, name))
+	if (settings.lru_maintainer)
+		T(evicted_active);
+	T(crawler_reclaimed);
+	T(crawler_items_checked);
+	T(lrutail_reflocked);
+	if (settings.lru_maintainer) {
+		T(moves_to_cold);
+		T(moves_to_warm);
+		T(moves_within_lru);
+		T(direct_reclaims);
+		/* reads move items at once here, so none is ever dropped */
+		emit(ctx, "lru_bumps_dropped", "0");
+	}
+#undef T
 }
 
 /* Items and age of LRU l of class id, for "stats items". */

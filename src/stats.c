@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "crawler.h"
+#include "items.h"
 #include "repl.h"
 #include "settings.h"
 #include "slabs.h"
@@ -153,6 +154,7 @@ stats_general(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "evicted_unfetched", s->evicted_unfetched);
 	emit_u64(emit, ctx, "evictions", s->evictions);
 	emit_u64(emit, ctx, "reclaimed", s->reclaimed);
+	items_stats_totals(emit, ctx);
 	emit_u64(emit, ctx, "curr_tombstones", s->curr_tombstones);
 	repl_stats(emit, ctx, false);
 }
