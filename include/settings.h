@@ -64,6 +64,10 @@ struct settings {
 	uint32_t lru_crawler_tocrawl;  /* -o lru_crawler_tocrawl, 0 = all */
 	bool lru_maintainer;           /* -o lru_maintainer (default on) */
 	bool lru_segmented;            /* -o lru_segmented (default on) */
+	uint32_t hot_lru_pct;          /* HOT's share of a class (lru tune) */
+	uint32_t warm_lru_pct;         /* WARM's share of a class */
+	double hot_max_factor;         /* HOT tail age limit / COLD's */
+	double warm_max_factor;        /* WARM tail age limit / COLD's */
 	bool temp_lru;                 /* set by -o temporary_ttl */
 	uint32_t temporary_ttl;        /* -o temporary_ttl, seconds */
 	bool slab_reassign;            /* -o slab_reassign (default on) */

@@ -17,7 +17,6 @@
 
 #include "assoc.h"
 #include "crawler.h"
-#include "hash.h"
 #include "items.h"
 #include "settings.h"
 #include "slabs.h"
@@ -326,6 +325,16 @@ emit_u64(stat_emit_fn emit, void *ctx, const char *name, uint64_t v)
 	emit(ctx, name, buf);
 }
 
+/* Emits name with a two-decimal value (memcached's "%.2f"). */
+static void
+emit_fmt2(stat_emit_fn emit, void *ctx, const char *name, double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof buf, "%.2f", v);
+	emit(ctx, name, buf);
+}
+
 /* The crawler's, the maintainer's and slab rebalancing's general stats
  * lines, each group while its feature is on, as memcached. */
 void
@@ -373,6 +382,10 @@ crawler_stats_settings(stat_emit_fn emit, void *ctx)
 	emit(ctx, "lru_maintainer_thread",
 	     settings.lru_maintainer ? "yes" : "no");
 	emit(ctx, "lru_segmented", settings.lru_segmented ? "yes" : "no");
+	emit_u64(emit, ctx, "hot_lru_pct", settings.hot_lru_pct);
+	emit_u64(emit, ctx, "warm_lru_pct", settings.warm_lru_pct);
+	emit_fmt2(emit, ctx, "hot_max_factor", settings.hot_max_factor);
+	emit_fmt2(emit, ctx, "warm_max_factor", settings.warm_max_factor);
 	emit(ctx, "temp_lru", settings.temp_lru ? "yes" : "no");
 	emit_u64(emit, ctx, "temporary_ttl", settings.temporary_ttl);
 }

@@ -28,8 +28,6 @@
 #define TAIL_SEARCH_REFS 5     /* referenced items skipped before giving up */
 #define PULL_TRIES 5           /* tail items a maintainer pull looks at */
 #define JUGGLE_MAX 64          /* maintainer moves per class per step */
-#define HOT_LRU_PCT 20         /* memcached's hot_lru_pct */
-#define WARM_LRU_PCT 40        /* memcached's warm_lru_pct */
 
 struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
 uint64_t items_juggles;
@@ -121,7 +119,7 @@ lru_balance(unsigned id)
 	item *it = lru_tail[id][LRU_HOT];
 
 	if (it != NULL && it->refcount == 0 &&
-	    lru_bytes[id][LRU_HOT] > total * HOT_LRU_PCT / 100) {
+	    lru_bytes[id][LRU_HOT] > total * settings.hot_lru_pct / 100) {
 		if (it->iflags & ITEM_ACTIVE) {
 			it->iflags &= (uint8_t)~ITEM_ACTIVE;
 			cs->moves_to_warm++;
@@ -133,7 +131,7 @@ lru_balance(unsigned id)
 	}
 	it = lru_tail[id][LRU_WARM];
 	if (it != NULL && it->refcount == 0 &&
-	    lru_bytes[id][LRU_WARM] > total * WARM_LRU_PCT / 100) {
+	    lru_bytes[id][LRU_WARM] > total * settings.warm_lru_pct / 100) {
 		if (it->iflags & ITEM_ACTIVE) {
 			it->iflags &= (uint8_t)~ITEM_ACTIVE;
 			cs->moves_within_lru++;
@@ -487,17 +485,17 @@ lru_juggle(unsigned id)
 			moves++;
 		}
 	cold_age = lru_tail_age(id, LRU_COLD);
-	hot_age = cold_age / 5;
-	warm_age = cold_age * 2;
+	hot_age = (uint32_t)(cold_age * settings.hot_max_factor);
+	warm_age = (uint32_t)(cold_age * settings.warm_max_factor);
 	total = lru_bytes[id][LRU_HOT] + lru_bytes[id][LRU_WARM] +
 	        lru_bytes[id][LRU_COLD];
 	for (i = 0; i < JUGGLE_MAX; i++) {
-		int did =
-		    lru_pull_hot_warm(id, LRU_HOT, total * HOT_LRU_PCT / 100,
-		                      hot_age, !settings.lru_segmented);
-		did +=
-		    lru_pull_hot_warm(id, LRU_WARM, total * WARM_LRU_PCT / 100,
-		                      warm_age, !settings.lru_segmented);
+		int did = lru_pull_hot_warm(id, LRU_HOT,
+		                            total * settings.hot_lru_pct / 100,
+		                            hot_age, !settings.lru_segmented);
+		did += lru_pull_hot_warm(id, LRU_WARM,
+		                         total * settings.warm_lru_pct / 100,
+		                         warm_age, !settings.lru_segmented);
 		if (did == 0)
 			break;
 		moves++;

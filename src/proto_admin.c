@@ -208,7 +208,10 @@ admin_lru(conn *c, struct atok *t, size_t n)
 			admin_reply(c, "ERROR hot/warm age factors must be "
 			               "greater than 0");
 		} else {
-			/* One LRU per class here: nothing to tune. */
+			settings.hot_lru_pct = hot;
+			settings.warm_lru_pct = warm;
+			settings.hot_max_factor = hot_factor;
+			settings.warm_max_factor = factor;
 			admin_reply(c, "OK");
 		}
 		return;

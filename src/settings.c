@@ -414,6 +414,10 @@ settings_init(void)
 	settings.lru_crawler_tocrawl = 0;
 	settings.lru_maintainer = true;
 	settings.lru_segmented = true;
+	settings.hot_lru_pct = 20;
+	settings.warm_lru_pct = 40;
+	settings.hot_max_factor = 0.2;
+	settings.warm_max_factor = 2.0;
 	settings.temp_lru = false;
 	settings.temporary_ttl = 61;
 	settings.slab_reassign = true;

@@ -164,6 +164,11 @@ def main():
     mctest.eq(c.cmd("lru tune 20 40 0 2"),
               "ERROR hot/warm age factors must be greater than 0",
               "lru tune factor")
+    mctest.eq(c.cmd("lru tune 30 30 0.5 3"), "OK", "lru tune")
+    st = c.stats("settings")
+    mctest.eq((st["hot_lru_pct"], st["warm_lru_pct"], st["hot_max_factor"],
+               st["warm_max_factor"]), ("30", "30", "0.50", "3.00"),
+              "lru tune: the new shares and factors")
     mctest.eq(c.cmd("lru mode flat"), "OK", "lru mode flat")
     mctest.eq(c.stats("settings")["lru_segmented"], "no", "settings: flat")
     mctest.eq(c.cmd("lru mode segmented"), "OK", "lru mode segmented")

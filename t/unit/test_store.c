@@ -42,6 +42,10 @@ default_settings(void)
 	settings.slab_reassign = true;
 	settings.slab_automove = 1;
 	settings.slab_automove_window = 30;
+	settings.hot_lru_pct = 20;
+	settings.warm_lru_pct = 40;
+	settings.hot_max_factor = 0.2;
+	settings.warm_max_factor = 2.0;
 	settings.temp_lru = false;
 	settings.temporary_ttl = 61;
 }
