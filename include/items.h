@@ -79,6 +79,8 @@ void items_maintain(void);
 /* The LRU lines of the general stats (crawler_reclaimed, lrutail_reflocked,
  * moves_to_cold, ...: memcached's item totals). */
 void items_stats_totals(stat_emit_fn emit, void *ctx);
+/* "stats reset": zeroes the per-class counters, keeping the gauges. */
+void items_stats_reset(void);
 /* Items in LRU l of class id and the age of its tail, for stats. */
 void items_lru_info(unsigned id, unsigned l, uint64_t *number, uint32_t *age);
 /* Unlinks a linked item with refcount 0 during a page move (an eviction). */

@@ -579,6 +579,25 @@ items_stats_totals(stat_emit_fn emit, void *ctx)
 #undef T
 }
 
+/* "stats reset": zeroes the per-class counters (not the item gauges). */
+void
+items_stats_reset(void)
+{
+	unsigned id;
+
+	for (id = 0; id <= SLAB_CLASS_MAX; id++) {
+		struct item_class_stats *cs = &item_stats[id];
+		uint64_t number = cs->number, tombstones = cs->tombstones;
+		uint64_t mem = cs->mem_requested;
+
+		memset(cs, 0, sizeof(*cs));
+		cs->number = number;
+		cs->tombstones = tombstones;
+		cs->mem_requested = mem;
+	}
+	items_juggles = 0;
+}
+
 /* Items and age of LRU l of class id, for "stats items". */
 void
 items_lru_info(unsigned id, unsigned l, uint64_t *number, uint32_t *age)

@@ -56,6 +56,7 @@ stats_reset(void)
 	store_stats.evictions = store_stats.reclaimed = 0;
 	store_stats.total_items = 0;
 	store_stats.expired_unfetched = store_stats.evicted_unfetched = 0;
+	crawler_stats_reset();
 }
 
 /* Emits name with an unsigned value. */

@@ -284,7 +284,10 @@ automove(void)
 	uint32_t recv_age, oldest = 0;
 
 	for (i = 1; i <= n; i++) {
-		delta[i] = item_stats[i].evicted - last_evicted[i];
+		/* "stats reset" may have zeroed the counter meanwhile */
+		delta[i] = item_stats[i].evicted >= last_evicted[i]
+		               ? item_stats[i].evicted - last_evicted[i]
+		               : item_stats[i].evicted;
 		last_evicted[i] = item_stats[i].evicted;
 		if (delta[i] > most) {
 			most = delta[i];
