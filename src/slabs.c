@@ -163,7 +163,8 @@ slabs_page_alloc(void)
 	return p;
 }
 
-/* Gives a page back for reuse. */
+/* Gives a page back for reuse; a region's page keeps its address but
+ * its memory goes back to the system until it is used again. */
 static void
 slabs_page_release(char *page)
 {
@@ -171,6 +172,7 @@ slabs_page_release(char *page)
 		free(page);
 		return;
 	}
+	(void)madvise(page, page_size, MADV_DONTNEED);
 	if (nspare == spare_cap) {
 		size_t ncap = spare_cap ? spare_cap * 2 : 16;
 		char **ns = realloc(spare_pages, ncap * sizeof(char *));
@@ -520,7 +522,13 @@ slabs_move_page(unsigned src, unsigned dst, void (*evict)(item *it),
 		c->bump_left = 0;
 	}
 	c->pages[p] = c->pages[--c->npages];
-	if (dst == 0 ? !pool_add(page) : !slabs_add_page(dst, page)) {
+	if (dst == 0 && mem_limit != 0 && mem_malloced > mem_limit) {
+		/* over a lowered limit (cache_memlimit): the page goes back
+		 * to the system instead of to the pool */
+		slabs_page_release(page);
+		mem_malloced -= page_size;
+		store_stats.malloced = mem_malloced;
+	} else if (dst == 0 ? !pool_add(page) : !slabs_add_page(dst, page)) {
 		/* cannot track it: give the memory back */
 		slabs_page_release(page);
 		mem_malloced -= page_size;
