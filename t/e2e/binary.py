@@ -18,7 +18,8 @@ import shutil
 import sys
 
 sys.path.append(os.path.join(os.path.dirname(__file__), "..", "lib"))
-from mctest import Daemon, DEBIAN_MEMCACHED, check, eq, done  # noqa: E402
+from mctest import Daemon, DEBIAN_MEMCACHED, check, eq, done, \
+    need_reference  # noqa: E402
 
 GET, SET, ADD, REPLACE, DELETE, INCR, DECR, QUIT, FLUSH, GETQ, NOOP, \
     VERSION, GETK, GETKQ, APPEND, PREPEND, STAT, SETQ, ADDQ, REPLACEQ, \
@@ -704,10 +705,7 @@ def test_php(port):
 
 def main():
     global AGAINST_REF
-    if not os.access(DEBIAN_MEMCACHED, os.X_OK):
-        print("%s missing (scripts/deps installs memcached): skipped"
-              % DEBIAN_MEMCACHED)
-        sys.exit(77)
+    need_reference()
     # The expectations, checked against memcached itself.
     AGAINST_REF = True
     print("# the explicit checks against %s" % DEBIAN_MEMCACHED)

@@ -7,7 +7,6 @@ every store's return value is checked, then read back. The same
 conversation runs against Debian's memcached 1.6.18, and both daemons'
 counters after it must agree. Exits 77 (skip) without pymemcache or
 without /usr/bin/memcached."""
-import os
 import sys
 
 import mctest
@@ -18,7 +17,7 @@ try:
 except ImportError:
     print("pymemcache not installed (scripts/deps installs "
           "python3-pymemcache): skipped")
-    sys.exit(77)
+    sys.exit(mctest.SKIP)
 
 # Counters both daemons must agree on after the conversation.
 COUNTERS = ("cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "get_hits",
@@ -95,10 +94,7 @@ def conversation(port, who):
 
 
 def main():
-    if not os.access(mctest.DEBIAN_MEMCACHED, os.X_OK):
-        print("%s missing (scripts/deps installs memcached): skipped"
-              % mctest.DEBIAN_MEMCACHED)
-        sys.exit(77)
+    mctest.need_reference()
     ours = mctest.Daemon(["-m", "64"])
     ref = mctest.Daemon(["-m", "64"], binary=mctest.DEBIAN_MEMCACHED)
     got = conversation(ours.port, "ours")

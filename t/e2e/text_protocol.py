@@ -193,6 +193,7 @@ def compare_stats(c1, c2):
 
 
 def main():
+    mctest.need_reference()
     ours = mctest.Daemon(["-m", "64"])
     ref = mctest.Daemon(["-m", "64"], binary=mctest.DEBIAN_MEMCACHED)
     for i, case in enumerate(CASES):
