@@ -114,42 +114,6 @@ conn_set_state(conn *c, enum conn_state state)
 	c->state = state;
 }
 
-/* Sets O_NONBLOCK on fd; returns -1 on failure. */
-static int
-conn_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
-
-/* Splits "host:port", "[v6]:port", "host" into host and port strings. */
-static void
-conn_split_hostport(char *spec, char **host, char **port)
-{
-	char *colon;
-
-	*port = NULL;
-	if (spec[0] == '[') {
-		char *end = strchr(spec, ']');
-		*host = spec + 1;
-		if (end != NULL) {
-			*end = '\0';
-			if (end[1] == ':')
-				*port = end + 2;
-		}
-		return;
-	}
-	*host = spec;
-	colon = strchr(spec, ':');
-	if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-		*colon = '\0';
-		*port = colon + 1;
-	}
-}
-
 /* Adds a listening event for fd. */
 static void
 conn_add_listener(int fd, bool is_unix)
@@ -184,25 +148,14 @@ conn_listen_tcp(const char *host, const char *port)
 		fatalx("getaddrinfo(%s): %s", host ? host : "*",
 		       gai_strerror(err));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int fd, on = 1;
+		int fd = util_listen_socket(ai->ai_addr, ai->ai_addrlen,
+		                            settings.backlog, true);
 
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		            ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			           sizeof on);
-		if (conn_nonblock(fd) < 0 ||
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (fd < 0) {
 			if (errno == EADDRINUSE)
 				fatal("failed to listen on TCP port %s", port);
-			close(fd);
 			continue;
 		}
-		if (listen(fd, settings.backlog) < 0)
-			fatal("listen");
 		conn_add_listener(fd, false);
 		n++;
 	}
@@ -225,7 +178,7 @@ conn_listen_unix(void)
 	strcpy(sun.sun_path, settings.socketpath);
 	unlink(settings.socketpath);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || conn_nonblock(fd) < 0)
+	if (fd < 0 || util_nonblock(fd) < 0)
 		fatal("socket");
 	old = umask(~settings.access & 0777);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
@@ -302,10 +255,13 @@ conn_init(struct event_base *base)
 			fatal("strdup");
 		for (tok = strtok_r(list, ", ", &save); tok != NULL;
 		     tok = strtok_r(NULL, ", ", &save)) {
-			char *host, *port;
+			char host[256], port[16];
 
-			conn_split_hostport(tok, &host, &port);
-			if (conn_listen_tcp(host, port ? port : portbuf) == 0)
+			if (!util_split_hostport(tok, strlen(tok), host,
+			                         sizeof host, port,
+			                         sizeof port) ||
+			    conn_listen_tcp(host, port[0] ? port : portbuf) ==
+			        0)
 				fatalx("failed to listen on %s", tok);
 		}
 		free(list);

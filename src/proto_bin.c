@@ -112,56 +112,6 @@ static const struct bin_cmd bin_cmds[256] = {
                            STORE_SET, bin_sasl},
 };
 
-/* ---- wire helpers ---- */
-
-/* Reads a big-endian 16-bit number. */
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-/* Reads a big-endian 32-bit number. */
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Reads a big-endian 64-bit number. */
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/* Writes a big-endian 16-bit number. */
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* Writes a big-endian 32-bit number. */
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Writes a big-endian 64-bit number. */
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
 /* ---- pure functions: parsing and encoding ---- */
 
 /* True if a length satisfies an enum bin_len rule. */
@@ -187,13 +137,13 @@ proto_bin_parse_header(const uint8_t *p, struct bin_req *req)
 
 	req->magic = p[0];
 	req->opcode = p[1];
-	req->keylen = get16(p + 2);
+	req->keylen = util_get_be16(p + 2);
 	req->extlen = p[4];
 	req->datatype = p[5];
-	req->vbucket = get16(p + 6);
-	req->bodylen = get32(p + 8);
-	req->opaque = get32(p + 12);
-	req->cas = get64(p + 16);
+	req->vbucket = util_get_be16(p + 6);
+	req->bodylen = util_get_be32(p + 8);
+	req->opaque = util_get_be32(p + 12);
+	req->cas = util_get_be64(p + 16);
 
 	if (req->magic != BIN_REQ_MAGIC)
 		return -1;
@@ -221,13 +171,13 @@ proto_bin_encode_header(uint8_t *p, const struct bin_res *res)
 {
 	p[0] = BIN_RES_MAGIC;
 	p[1] = res->opcode;
-	put16(p + 2, res->keylen);
+	util_put_be16(p + 2, res->keylen);
 	p[4] = res->extlen;
 	p[5] = 0; /* datatype: raw bytes */
-	put16(p + 6, res->status);
-	put32(p + 8, res->bodylen);
-	put32(p + 12, res->opaque);
-	put64(p + 16, res->cas);
+	util_put_be16(p + 6, res->status);
+	util_put_be32(p + 8, res->bodylen);
+	util_put_be32(p + 12, res->opaque);
+	util_put_be64(p + 16, res->cas);
 }
 
 /* Returns memcached's error text for a status. */
@@ -381,7 +331,7 @@ bin_get(conn *c, const struct bin_call *k)
 
 	if (k->cmd->flags & (BF_GAT | BF_TOUCH))
 		it = store_touch(k->key, req->keylen,
-		                 util_realtime((int64_t)get32(k->ext)),
+		                 util_realtime((int64_t)util_get_be32(k->ext)),
 		                 (k->cmd->flags & BF_GAT) != 0);
 	else
 		it = store_get(k->key, req->keylen);
@@ -397,7 +347,7 @@ bin_get(conn *c, const struct bin_call *k)
 			          BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
-	put32(flags, it->flags);
+	util_put_be32(flags, it->flags);
 	if (k->cmd->flags & BF_TOUCH) {
 		bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
 		          settings.use_cas ? it->cas : 0, flags, 4, NULL, 0,
@@ -486,8 +436,8 @@ bin_update(conn *c, const struct bin_call *k)
 	item *it = NULL;
 
 	if (req->extlen == 8) {
-		flags = get32(k->ext);
-		exptime = get32(k->ext + 4);
+		flags = util_get_be32(k->ext);
+		exptime = util_get_be32(k->ext + 4);
 	}
 	if (vlen > settings.item_size_max)
 		r = STORE_TOO_LARGE;
@@ -543,8 +493,9 @@ static enum proc_result
 bin_arith(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint64_t delta = get64(k->ext), initial = get64(k->ext + 8);
-	uint32_t exptime = get32(k->ext + 16);
+	uint64_t delta = util_get_be64(k->ext),
+	         initial = util_get_be64(k->ext + 8);
+	uint32_t exptime = util_get_be32(k->ext + 16);
 	uint64_t value = 0, cas_out = 0;
 	enum store_result r;
 	uint8_t body[8];
@@ -559,7 +510,7 @@ bin_arith(conn *c, const struct bin_call *k)
 	}
 	if (k->cmd->flags & BF_QUIET)
 		return PROC_DONE;
-	put64(body, value);
+	util_put_be64(body, value);
 	bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
 	          settings.use_cas ? cas_out : 0, NULL, 0, NULL, 0, body, 8);
 	return PROC_DONE;
@@ -582,7 +533,7 @@ static enum proc_result
 bin_flush(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint32_t delay = req->extlen == 4 ? get32(k->ext) : 0;
+	uint32_t delay = req->extlen == 4 ? util_get_be32(k->ext) : 0;
 
 	if (!settings.flush_enabled) {
 		/* -F: memcached refuses with an auth error, even if quiet. */
@@ -665,7 +616,7 @@ static enum proc_result
 bin_verbosity(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint32_t level = get32(k->ext);
+	uint32_t level = util_get_be32(k->ext);
 
 	if (level > LOG_LVL_TRACE)
 		level = LOG_LVL_TRACE;

@@ -331,50 +331,6 @@ random_bytes(uint8_t *p, size_t n)
 	}
 }
 
-/* Splits "host", "host:port", "[v6]:port" or a bare v6 address s[0..len)
- * into host and port (port left untouched when absent). Returns false if
- * it does not fit. */
-static bool
-split_hostport(const char *s, size_t len, char *host, size_t hostsz, char *port,
-               size_t portsz)
-{
-	const char *colon = memchr(s, ':', len);
-	const char *h = s;
-	size_t hl = len;
-
-	if (len > 0 && s[0] == '[') {
-		const char *rb = memchr(s, ']', len);
-
-		if (rb == NULL)
-			return false;
-		h = s + 1;
-		hl = (size_t)(rb - s) - 1;
-		if ((size_t)(rb - s) + 1 < len && rb[1] == ':') {
-			size_t pl = len - (size_t)(rb - s) - 2;
-
-			if (pl == 0 || pl >= portsz)
-				return false;
-			memcpy(port, rb + 2, pl);
-			port[pl] = '\0';
-		}
-	} else if (colon != NULL &&
-	           memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) ==
-	               NULL) {
-		size_t pl = len - (size_t)(colon - s) - 1;
-
-		hl = (size_t)(colon - s);
-		if (pl == 0 || pl >= portsz)
-			return false;
-		memcpy(port, colon + 1, pl);
-		port[pl] = '\0';
-	}
-	if (hl >= hostsz)
-		return false;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	return true;
-}
-
 /* Writes "ip:port" of a socket address into buf ("[ip6]:port" for IPv6;
  * an IPv4-mapped IPv6 address, as a dual-stack listener sees IPv4 peers,
  * is written as the plain IPv4 address). */
@@ -403,18 +359,6 @@ format_addr(const struct sockaddr *sa, socklen_t salen, char *buf, size_t sz)
 		snprintf(buf, sz, "[%s]:%s", h, p);
 	else
 		snprintf(buf, sz, "%s:%s", h, p);
-}
-
-/* Makes fd non-blocking and close-on-exec. Returns 0 or -1. */
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL, 0);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return 0;
 }
 
 /* Returns true for a data record (what the item counters count). */
@@ -690,7 +634,7 @@ local_host(char *host, size_t sz)
 	if (s == NULL || s[0] == '\0')
 		return true;
 	n = strcspn(s, ", ");
-	if (!split_hostport(s, n, host, sz, ignore, sizeof(ignore))) {
+	if (!util_split_hostport(s, n, host, sz, ignore, sizeof(ignore))) {
 		log_warnx("replication: bad -l address '%.*s'", (int)n, s);
 		host[0] = '\0';
 		return false;
@@ -722,30 +666,6 @@ bind_local(int fd, int family)
 	freeaddrinfo(res);
 }
 
-/* Creates a non-blocking listening socket bound to sa; returns it, or -1
- * with errno set. With dual_stack, an AF_INET6 socket also takes IPv4
- * peers (as IPv4-mapped addresses). */
-static int
-listener_socket(const struct sockaddr *sa, socklen_t salen, bool dual_stack)
-{
-	int fd, on = 1, off = 0, err;
-
-	fd = socket(sa->sa_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (set_nonblock(fd) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    (dual_stack && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
-	                              sizeof(off)) < 0) ||
-	    bind(fd, sa, salen) < 0 || listen(fd, REPL_LISTEN_BACKLOG) < 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 /* Opens the replication listener on the first -l address, or without -l
  * on every address: one IPv6 socket that takes IPv4 too, or IPv4 only
  * where the host has no IPv6. Returns 0 or -1 (logged once; the timer
@@ -774,7 +694,8 @@ listener_open(void)
 			repl.listen_failed = true;
 			return -1;
 		}
-		fd = listener_socket(res->ai_addr, res->ai_addrlen, false);
+		fd = util_listen_socket(res->ai_addr, res->ai_addrlen,
+		                        REPL_LISTEN_BACKLOG, true);
 		freeaddrinfo(res);
 	} else {
 		struct sockaddr_in6 any6;
@@ -784,8 +705,8 @@ listener_open(void)
 		any6.sin6_family = AF_INET6;
 		any6.sin6_addr = in6addr_any;
 		any6.sin6_port = htons((uint16_t)settings.repl_port);
-		fd = listener_socket((struct sockaddr *)&any6, sizeof(any6),
-		                     true);
+		fd = util_listen_socket((struct sockaddr *)&any6, sizeof(any6),
+		                        REPL_LISTEN_BACKLOG, false);
 		if (fd < 0 &&
 		    (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ||
 		     errno == EADDRNOTAVAIL)) {
@@ -796,8 +717,9 @@ listener_open(void)
 			any4.sin_family = AF_INET;
 			any4.sin_addr.s_addr = htonl(INADDR_ANY);
 			any4.sin_port = htons((uint16_t)settings.repl_port);
-			fd = listener_socket((struct sockaddr *)&any4,
-			                     sizeof(any4), false);
+			fd = util_listen_socket((struct sockaddr *)&any4,
+			                        sizeof(any4),
+			                        REPL_LISTEN_BACKLOG, true);
 		}
 	}
 	if (fd < 0) {
@@ -960,7 +882,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		close(fd);
 		return;
 	}
-	if (set_nonblock(fd) < 0) {
+	if (util_nonblock(fd) < 0) {
 		log_warn("replication: fcntl");
 		close(fd);
 		return;
@@ -1002,7 +924,7 @@ repl_connect_start(void)
 	}
 	format_addr(res->ai_addr, res->ai_addrlen, peer, sizeof(peer));
 	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-	if (fd < 0 || set_nonblock(fd) < 0) {
+	if (fd < 0 || util_nonblock(fd) < 0) {
 		log_warn("replication: socket");
 		if (fd >= 0)
 			close(fd);
@@ -1842,8 +1764,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 static size_t
 hdr_body_len(const uint8_t *p)
 {
-	return (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
-	       (size_t)p[4];
+	return util_get_be32(p + 1);
 }
 
 /* Makes room for at least `need` unread bytes plus a read chunk. */
@@ -2553,10 +2474,12 @@ repl_init(struct event_base *base)
 	snprintf(repl.peer_port, sizeof(repl.peer_port), "%d",
 	         settings.repl_port);
 	if (settings.repl_peer != NULL && settings.repl_peer[0] != '\0') {
-		if (!split_hostport(settings.repl_peer,
-		                    strlen(settings.repl_peer), repl.peer_host,
-		                    sizeof(repl.peer_host), repl.peer_port,
-		                    sizeof(repl.peer_port)) ||
+		char port[sizeof(repl.peer_port)];
+
+		if (!util_split_hostport(settings.repl_peer,
+		                         strlen(settings.repl_peer),
+		                         repl.peer_host, sizeof(repl.peer_host),
+		                         port, sizeof(port)) ||
 		    repl.peer_host[0] == '\0') {
 			/* Running on without the peer would also accept
 			 * replication from anyone: refuse to start. */
@@ -2564,6 +2487,8 @@ repl_init(struct event_base *base)
 			          settings.repl_peer);
 			exit(EX_USAGE_CODE);
 		}
+		if (port[0] != '\0')
+			memcpy(repl.peer_port, port, sizeof(port));
 	}
 	if (repl.peer_host[0] == '\0' && repl.secret == NULL)
 		log_warnx("replication: no -x peer and no -o repl_secret: any "

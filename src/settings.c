@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "settings.h"
+#include "util.h"
 
 #define KB ((uint64_t)1024)
 #define MB (KB * 1024)
@@ -499,46 +500,21 @@ set_string(char **dst, const char *arg)
 int
 settings_split_listen(const char *entry, char *host, size_t hostsz, int *port)
 {
-	const char *hend, *pstr = NULL;
-	const char *hstart = entry;
-	size_t hlen;
+	char pstr[16];
 	long v;
 
-	if (entry == NULL || *entry == '\0')
+	if (entry == NULL ||
+	    !util_split_hostport(entry, strlen(entry), host, hostsz, pstr,
+	                         sizeof pstr) ||
+	    host[0] == '\0')
 		return -1;
-	if (entry[0] == '[') {
-		hstart = entry + 1;
-		hend = strchr(hstart, ']');
-		if (hend == NULL)
-			return -1;
-		if (hend[1] == ':')
-			pstr = hend + 2;
-		else if (hend[1] != '\0')
-			return -1;
-	} else {
-		const char *colon = strchr(entry, ':');
-
-		/* One colon is host:port; none or several is a bare host
-		 * (an unbracketed IPv6 address). */
-		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-			hend = colon;
-			pstr = colon + 1;
-		} else {
-			hend = entry + strlen(entry);
-		}
-	}
-	hlen = (size_t)(hend - hstart);
-	if (hlen == 0 || hlen >= hostsz)
-		return -1;
-	if (pstr != NULL) {
-		if (!parse_long(pstr, 0, 65535, &v))
-			return -1;
-		*port = (int)v;
-	} else {
+	if (pstr[0] == '\0') {
 		*port = -1;
+		return 0;
 	}
-	memcpy(host, hstart, hlen);
-	host[hlen] = '\0';
+	if (!parse_long(pstr, 0, 65535, &v))
+		return -1;
+	*port = (int)v;
 	return 0;
 }
 

@@ -1,6 +1,10 @@
-/* util.c: number parsing with memcached's rules, and the clock. */
+/* util.c: number parsing with memcached's rules, the clock, host:port
+ * splitting and socket setup. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/time.h>
@@ -191,4 +195,87 @@ util_populate(void *p, size_t len)
 
 	if (hi > lo)
 		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
+/* Copies s[0..len) into buf as a string; false if it does not fit. */
+static bool
+util_copy(char *buf, size_t sz, const char *s, size_t len)
+{
+	if (len >= sz)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return true;
+}
+
+/* Splits host[:port] / [v6][:port] / bare v6 into host and port. */
+bool
+util_split_hostport(const char *s, size_t len, char *host, size_t hostsz,
+                    char *port, size_t portsz)
+{
+	const char *h = s, *p = NULL, *colon;
+	size_t hl = len, pl = 0;
+
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+		size_t rest;
+
+		if (rb == NULL)
+			return false;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		rest = len - (size_t)(rb - s) - 1;
+		if (rest > 0) {
+			if (rb[1] != ':')
+				return false;
+			p = rb + 2;
+			pl = rest - 1;
+		}
+	} else if ((colon = memchr(s, ':', len)) != NULL &&
+	           memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) ==
+	               NULL) {
+		/* One colon is host:port; several are a bare IPv6 host. */
+		hl = (size_t)(colon - s);
+		p = colon + 1;
+		pl = len - hl - 1;
+	}
+	if (p != NULL && pl == 0)
+		return false;
+	return util_copy(host, hostsz, h, hl) &&
+	       util_copy(port, portsz, p != NULL ? p : "", pl);
+}
+
+/* Sets O_NONBLOCK and FD_CLOEXEC on fd. */
+int
+util_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL, 0);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+/* Opens a listening TCP socket on sa; -1 with errno on failure. */
+int
+util_listen_socket(const struct sockaddr *sa, socklen_t salen, int backlog,
+                   bool v6only)
+{
+	int fd, on = 1, v6 = v6only ? 1 : 0, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (util_nonblock(fd) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)) < 0) ||
+	    bind(fd, sa, salen) < 0 || listen(fd, backlog) < 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }
