@@ -97,6 +97,8 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
 		text_error(req, "ERROR");
 		return;
 	}
+	/* As in memcached, noreply also silences the errors below. */
+	req->noreply = tok_is(&t[n - 1], "noreply");
 	if (!text_take_key(req, &t[1]))
 		return;
 	/* memcached reads flags as 64 bits and keeps the low 32. */
@@ -118,8 +120,6 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
 		return;
 	}
 	req->nbytes = (uint32_t)vlen;
-	if (n == want + 1)
-		req->noreply = tok_is(&t[want], "noreply");
 }
 
 /* Parses get/gets/gat/gats. */
@@ -128,7 +128,8 @@ text_parse_get(struct text_req *req, struct token *t, size_t n,
                const char *line, size_t len, bool touch)
 {
 	size_t first = touch ? 2 : 1;
-	const char *keys;
+	const char *keys, *cur, *key;
+	size_t nkey;
 
 	if (n < 2) {
 		text_error(req, "ERROR");
@@ -155,6 +156,13 @@ text_parse_get(struct text_req *req, struct token *t, size_t n,
 	req->nkeys_len = (size_t)(line + len - keys);
 	req->key = t[first].p;
 	req->nkey = t[first].len;
+	/* One bad key fails the whole command before any VALUE is sent. */
+	for (cur = keys; proto_text_next_key(&cur, line + len, &key, &nkey);) {
+		if (!util_key_valid(key, nkey)) {
+			text_error(req, "CLIENT_ERROR bad command line format");
+			return;
+		}
+	}
 }
 
 /* Parses one command line (see proto_text.h). */
@@ -224,10 +232,9 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
+		req->noreply = tok_is(&t[n - 1], "noreply");
 		if (!text_take_key(req, &t[1]))
 			return;
-		if (n == 4)
-			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtoull(t[2].p, t[2].len, &req->delta)) {
 			text_error(
 			    req, "CLIENT_ERROR invalid numeric delta argument");
@@ -243,8 +250,6 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
-		if (!text_take_key(req, &t[1]))
-			return;
 		if (n > 2) {
 			zero = tok_is(&t[2], "0");
 			noreply = tok_is(&t[n - 1], "noreply");
@@ -257,6 +262,7 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 				return;
 			}
 		}
+		text_take_key(req, &t[1]);
 		return;
 	}
 	if (tok_is(&t[0], "touch")) {
@@ -267,10 +273,9 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			text_error(req, "ERROR");
 			return;
 		}
+		req->noreply = tok_is(&t[n - 1], "noreply");
 		if (!text_take_key(req, &t[1]))
 			return;
-		if (n == 4)
-			req->noreply = tok_is(&t[3], "noreply");
 		if (!util_strtol(t[2].p, t[2].len, &exptime)) {
 			text_error(req,
 			           "CLIENT_ERROR invalid exptime argument");
@@ -321,11 +326,6 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		req->cmd = TXT_VERBOSITY;
 		req->noreply = tok_is(&t[n - 1], "noreply");
 		if (!util_strtoul(t[1].p, t[1].len, &level)) {
-			/* "verbosity noreply" is silent, as in memcached. */
-			if (req->noreply) {
-				req->num = (uint64_t)log_verbose;
-				return;
-			}
 			text_error(req, "CLIENT_ERROR bad command line format");
 			return;
 		}
@@ -361,6 +361,26 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 			return;
 		}
 		req->has_num = true;
+		return;
+	}
+#ifndef NDEBUG
+	if (tok_is(&t[0], "debugtime") && n >= 2) {
+		req->cmd = TXT_DEBUGTIME;
+		req->arg = t[1].p;
+		req->narg = t[1].len;
+		if (!tok_is(&t[1], "p") && !tok_is(&t[1], "r") &&
+		    !util_strtoll(t[1].p, t[1].len, &req->snum))
+			text_error(req, "ERROR");
+		return;
+	}
+#endif
+	/* memcached hangs up, silently, on an unknown command whose last
+	 * token starts with "HTTP/" (a web request sent to the cache), unless
+	 * its first letter is one memcached dispatches on. */
+	if (t[0].len >= 2 && strchr("gsacidt", t[0].p[0]) == NULL &&
+	    t[n - 1].len >= 5 && memcmp(t[n - 1].p, "HTTP/", 5) == 0) {
+		text_error(req, NULL);
+		req->close_after = true;
 		return;
 	}
 	text_error(req, "ERROR");
@@ -453,11 +473,6 @@ text_exec_get(conn *c, struct text_req *req)
 	while (proto_text_next_key(&cur, end, &key, &nkey)) {
 		item *it;
 
-		if (nkey > KEY_MAX_LENGTH || !util_key_valid(key, nkey)) {
-			text_reply_err(c,
-			               "CLIENT_ERROR bad command line format");
-			return;
-		}
 		if (touch) {
 			it = store_touch(key, nkey, exptime, true);
 		} else {
@@ -481,7 +496,7 @@ text_nread_done(conn *c)
 
 	c->nread_item = NULL;
 	if (c->trailer[0] != '\r' || c->trailer[1] != '\n') {
-		text_reply_err(c, "CLIENT_ERROR bad data chunk");
+		REPLY(c, nr, "CLIENT_ERROR bad data chunk");
 		store_release(it);
 		return;
 	}
@@ -645,8 +660,13 @@ text_execute(conn *c, struct text_req *req)
 {
 	switch (req->cmd) {
 	case TXT_ERROR:
-		text_reply_err(c, req->error);
-		return req->close_after ? PROC_CLOSE : PROC_DONE;
+		/* memcached's out_string: noreply silences errors too. */
+		if (req->error != NULL && !req->noreply)
+			text_reply_err(c, req->error);
+		if (!req->close_after)
+			return PROC_DONE;
+		c->close_reason = "web request";
+		return PROC_CLOSE;
 	case TXT_GET:
 	case TXT_GETS:
 	case TXT_GAT:
@@ -687,7 +707,8 @@ text_execute(conn *c, struct text_req *req)
 	}
 	case TXT_FLUSH_ALL:
 		if (!settings.flush_enabled) {
-			text_reply_err(c, "CLIENT_ERROR flush_all not allowed");
+			REPLY(c, req->noreply,
+			      "CLIENT_ERROR flush_all not allowed");
 			return PROC_DONE;
 		}
 		store_flush(req->has_num ? (uint32_t)req->num : 0);
@@ -745,6 +766,16 @@ text_execute(conn *c, struct text_req *req)
 		conn_digest_wait(c, req->parts, req->lo, req->hi,
 		                 text_digest_done);
 		return PROC_DONE;
+	case TXT_DEBUGTIME:
+#ifndef NDEBUG
+		if (req->narg == 1 &&
+		    (req->arg[0] == 'p' || req->arg[0] == 'r'))
+			util_clock_debug_pause(req->arg[0] == 'p');
+		else
+			util_clock_debug_move(req->snum);
+		conn_out_str(c, "OK\r\n");
+#endif
+		return PROC_DONE;
 	case TXT_META:
 		break;
 	}
@@ -772,7 +803,7 @@ proto_text_process(conn *c)
 {
 	char *start = c->rbuf + c->rpos;
 	size_t avail = c->rlen - c->rpos, len;
-	char *nl = memchr(start, '\n', avail);
+	char *nl = memchr(start, '\n', avail), *nul;
 	struct text_req req;
 
 	if (nl == NULL) {
@@ -791,6 +822,10 @@ proto_text_process(conn *c)
 	c->rpos += len + 1;
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
+	/* memcached reads the line as a C string: a NUL ends it. */
+	nul = memchr(start, '\0', len);
+	if (nul != NULL)
+		len = (size_t)(nul - start);
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("<%d %.*s", c->fd, (int)len, start);
 	proto_text_parse(start, len, &req);
