@@ -238,6 +238,8 @@ START_TEST(test_memcached_quirks)
 	ck_assert(!parse("delete_x HTTP/1.1").close_after);
 	ASSERT_ERR("X HTTP/1.1", "ERROR");
 	ck_assert_int_eq(parse("get / HTTP/1.0").cmd, TXT_GET);
+	/* a known command with the wrong token count is not a web request */
+	ASSERT_ERR("verbosity a b HTTP/1.0", "ERROR");
 #ifndef NDEBUG
 	r = parse("debugtime 3");
 	ck_assert_int_eq(r.cmd, TXT_DEBUGTIME);
