@@ -95,7 +95,6 @@ text_parse_storage(struct text_req *req, const struct token *t, size_t n,
 	int32_t exptime;
 	uint64_t flags64;
 
-	(void)end;
 	if (n != want && n != want + 1) {
 		text_error(req, "ERROR");
 		return;
@@ -174,7 +173,6 @@ static void
 text_parse_arith(struct text_req *req, const struct token *t, size_t n,
                  const char *end)
 {
-	(void)end;
 	if (n != 3 && n != 4) {
 		text_error(req, "ERROR");
 		return;
@@ -193,7 +191,6 @@ text_parse_delete(struct text_req *req, const struct token *t, size_t n,
 {
 	bool zero, noreply;
 
-	(void)end;
 	if (n < 2 || n > 4) {
 		text_error(req, "ERROR");
 		return;
@@ -220,7 +217,6 @@ text_parse_touch(struct text_req *req, const struct token *t, size_t n,
 {
 	int32_t exptime;
 
-	(void)end;
 	if (n != 3 && n != 4) {
 		text_error(req, "ERROR");
 		return;
@@ -242,7 +238,6 @@ text_parse_flush_all(struct text_req *req, const struct token *t, size_t n,
 {
 	int32_t delay;
 
-	(void)end;
 	if (n > 3) {
 		text_error(req, "ERROR");
 		return;
@@ -264,7 +259,6 @@ static void
 text_parse_shutdown(struct text_req *req, const struct token *t, size_t n,
                     const char *end)
 {
-	(void)end;
 	if (n == 2) {
 		req->arg = t[1].p;
 		req->narg = t[1].len;
@@ -278,7 +272,6 @@ text_parse_verbosity(struct text_req *req, const struct token *t, size_t n,
 {
 	uint32_t level;
 
-	(void)end;
 	if (n != 2 && n != 3) {
 		text_error(req, "ERROR");
 		return;
@@ -307,7 +300,6 @@ static void
 text_parse_digest(struct text_req *req, const struct token *t, size_t n,
                   const char *end)
 {
-	(void)end;
 	if (n != 1 && n != 4) {
 		text_error(req, "ERROR");
 		return;
@@ -328,7 +320,6 @@ static void
 text_parse_memlimit(struct text_req *req, const struct token *t, size_t n,
                     const char *end)
 {
-	(void)end;
 	if (n != 2 && n != 3) {
 		text_error(req, "ERROR");
 		return;
@@ -347,7 +338,6 @@ static void
 text_parse_debugtime(struct text_req *req, const struct token *t, size_t n,
                      const char *end)
 {
-	(void)end;
 	if (n < 2) {
 		text_error(req, "ERROR");
 		return;
