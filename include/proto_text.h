@@ -33,7 +33,8 @@ enum text_cmd {
 	TXT_STATS,
 	TXT_CACHE_MEMLIMIT,
 	TXT_META,
-	TXT_DIGEST /* ours: content digest, see store_digest() */
+	TXT_DIGEST,   /* ours: content digest, see store_digest() */
+	TXT_DEBUGTIME /* debug builds only: move, stop or restart the clock */
 };
 
 struct text_req {
@@ -51,6 +52,7 @@ struct text_req {
 	uint64_t cas;
 	uint64_t delta; /* incr/decr */
 	uint64_t num;   /* flush_all delay, verbosity level, memlimit MB */
+	int64_t snum;   /* debugtime: seconds to move the clock */
 	bool has_num;
 	bool noreply;
 	const char *arg; /* stats group / shutdown argument */

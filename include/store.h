@@ -153,7 +153,7 @@ item *store_touch(const char *key, size_t nkey, uint32_t exptime, bool fetch);
 void store_flush(uint32_t delay);
 /* Meta helpers: mark an item stale (invalidate) with a new version, or
  * record that a win token was sent. Both replicate as MUT_ITEM. */
-void store_mark_stale(item *it);
+void store_mark_stale(item *it, bool token);
 void store_set_token(item *it, bool on);
 
 /* store.c: the replication receiver (no hook, no echo). Last writer wins:

@@ -30,7 +30,8 @@ size_t util_u64toa(uint64_t v, char *buf);
  * instead of one page fault per page (best effort: a kernel before 5.14
  * leaves them to fault on first use). */
 void util_populate(void *p, size_t len);
-/* True if the key is 1..250 bytes with no control characters or spaces. */
+/* True if the key is 1..250 bytes with no space (control characters are
+ * allowed, as in memcached). */
 bool util_key_valid(const char *key, size_t nkey);
 /* Splits "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address
  * (several colons, no brackets) s[0..len) into host and port; port is ""
@@ -100,6 +101,12 @@ extern uint32_t current_time;
 extern uint64_t current_time_ms;
 /* Refreshes current_time and current_time_ms from the system clock. */
 void util_clock_update(void);
+#ifndef NDEBUG
+/* debugtime, for memcached's test suite (debug builds only): move the clock
+ * by secs seconds, or stop and restart it. */
+void util_clock_debug_move(int64_t secs);
+void util_clock_debug_pause(bool pause);
+#endif
 /* Reads the wall clock in milliseconds right now (for version stamps,
  * which must order writes made less than a tick apart). */
 uint64_t util_now_ms(void);

@@ -88,6 +88,7 @@ static void conn_free(conn *c);
 static void conn_out_reset(conn *c, bool keep_chunk);
 static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_digest_forget(conn *c);
+static void conn_listen_all(void);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -220,12 +221,49 @@ conn_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("accepting again");
 }
 
+#ifndef NDEBUG
+/* For memcached's test suite (debug builds only): writes "TCP INET: <port>"
+ * (or INET6) for each TCP listener to $MEMCACHED_PORT_FILENAME, through a
+ * ".lck" file renamed when complete, as memcached does. */
+static void
+conn_write_port_file(void)
+{
+	const char *name = getenv("MEMCACHED_PORT_FILENAME");
+	struct listener *l;
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (name == NULL)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.lck", name);
+	f = fopen(tmp, "a");
+	if (f == NULL) {
+		log_warn("cannot open %s", tmp);
+		return;
+	}
+	for (l = listeners; l != NULL; l = l->next) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+
+		if (l->is_unix ||
+		    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == AF_INET)
+			fprintf(f, "TCP INET: %u\n",
+			        ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		else if (ss.ss_family == AF_INET6)
+			fprintf(f, "TCP INET6: %u\n",
+			        ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	}
+	fclose(f);
+	rename(tmp, name);
+}
+#endif
+
 /* Creates the listeners from settings. */
 void
 conn_init(struct event_base *base)
 {
-	char portbuf[16];
-
 	conn_base = base;
 	conn_table_size = (size_t)settings.maxconns + 64;
 	conn_table = calloc(conn_table_size, sizeof *conn_table);
@@ -235,7 +273,21 @@ conn_init(struct event_base *base)
 	digest_ev = evtimer_new(base, conn_digest_cb, NULL);
 	if (accept_retry_ev == NULL || digest_ev == NULL)
 		fatalx("cannot create the connection timers");
-	snprintf(portbuf, sizeof portbuf, "%d", settings.port);
+	conn_listen_all();
+#ifndef NDEBUG
+	conn_write_port_file();
+#endif
+}
+
+/* Binds every listener settings ask for (-s, or -p on each -l entry). */
+static void
+conn_listen_all(void)
+{
+	char portbuf[16];
+
+	/* -p -1: a port the kernel picks, as memcached. */
+	snprintf(portbuf, sizeof portbuf, "%d",
+	         settings.port == -1 ? 0 : settings.port);
 	if (settings.socketpath != NULL) {
 		conn_listen_unix();
 		return;

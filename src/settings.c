@@ -933,6 +933,7 @@ settings_parse(int argc, char **argv)
 {
 	int c, rc = 0;
 	long v;
+	bool tcp_set = false, udp_set = false, repl_set = false;
 
 	optind = 0; /* glibc: full reset, so tests may parse repeatedly */
 	opterr = 0;
@@ -943,6 +944,7 @@ settings_parse(int argc, char **argv)
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
 			                   &settings.port))
 				rc = EX_USAGE_CODE;
+			tcp_set = true;
 			break;
 		case 'U':
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
@@ -953,6 +955,7 @@ settings_parse(int argc, char **argv)
 				    "-U %d: UDP is not supported, no UDP "
 				    "port will be served",
 				    settings.udpport);
+			udp_set = true;
 			break;
 		case 's':
 			rc = set_string(&settings.socketpath, optarg);
@@ -1083,6 +1086,7 @@ settings_parse(int argc, char **argv)
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
 			                   &settings.repl_port))
 				rc = EX_USAGE_CODE;
+			repl_set = true;
 			break;
 		case 'q':
 			if (!parse_long(optarg, 1, REPL_QSIZE_LIMIT, &v))
@@ -1120,6 +1124,19 @@ settings_parse(int argc, char **argv)
 		                 argv[optind]);
 	if (rc == 0)
 		rc = make_pidfile_absolute();
+	/* As memcached: -U without -p serves TCP on the UDP port number. */
+	if (udp_set && settings.udpport != 0 && !tcp_set)
+		settings.port = settings.udpport;
+	/* -p on the default replication port, with no -X and no peer: the
+	 * operator asked for that client port, so replication stays off. */
+	if (rc == 0 && !repl_set && settings.repl_peer == NULL &&
+	    settings.socketpath == NULL &&
+	    settings.port == settings.repl_port) {
+		parse_warn("-p %d is the default replication port: replication "
+		           "is off (give -X to turn it on)",
+		           settings.port);
+		settings.repl_port = 0;
+	}
 	flush_warnings(rc == 0);
 	settings.slab_page_size =
 	    settings.item_size_max > MB ? settings.item_size_max : MB;
@@ -1130,10 +1147,10 @@ settings_parse(int argc, char **argv)
 int
 settings_validate(void)
 {
-	if (settings.port < 0 || settings.port > 65535)
+	if (settings.port < -1 || settings.port > 65535)
 		return usage_error("ERROR: Invalid port number %d.",
 		                   settings.port);
-	if (settings.udpport < 0 || settings.udpport > 65535)
+	if (settings.udpport < -1 || settings.udpport > 65535)
 		return usage_error("ERROR: Invalid UDP port number %d.",
 		                   settings.udpport);
 	if (settings.repl_port < 0 || settings.repl_port > 65535)

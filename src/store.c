@@ -743,14 +743,18 @@ store_flush(uint32_t delay)
 	}
 }
 
-/* Marks a linked item stale with a new cas and version (meta 'I'). */
+/* Marks a linked item stale with a new cas and version (meta 'I'); token
+ * says whether a win token counts as already sent. */
 void
-store_mark_stale(item *it)
+store_mark_stale(item *it, bool token)
 {
 	if (!(it->iflags & ITEM_LINKED) || (it->iflags & ITEM_TOMBSTONE))
 		return;
 	it->iflags |= ITEM_STALE;
-	it->iflags &= (uint8_t)~ITEM_TOKEN;
+	if (token)
+		it->iflags |= ITEM_TOKEN;
+	else
+		it->iflags &= (uint8_t)~ITEM_TOKEN;
 	it->cas = next_cas();
 	stamp(it);
 	hook_item(it);

@@ -112,45 +112,55 @@ util_u64toa(uint64_t v, char *buf)
 	return n;
 }
 
-/* A key is 1..KEY_MAX_LENGTH bytes of printable, non-space characters. */
+/* A key is 1..KEY_MAX_LENGTH bytes without a space. Control characters are
+ * allowed, as in memcached's text protocol, where a key is any token: a
+ * newline or a NUL ends the command line before it can reach a key. */
 bool
 util_key_valid(const char *key, size_t nkey)
 {
-	const uint64_t ones = 0x0101010101010101ULL;
-	const uint64_t highs = 0x8080808080808080ULL;
-	size_t i = 0;
-
-	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
-		return false;
-	/* Eight bytes at a time: any byte below 0x21 (control or space), or
-	 * equal to 0x7f, sends the word to the byte loop to be judged. */
-	for (; i + 8 <= nkey; i += 8) {
-		uint64_t w, del;
-
-		memcpy(&w, key + i, 8);
-		del = w ^ (ones * 0x7f);
-		if (((w - ones * 0x21) & ~w & highs) != 0 ||
-		    ((del - ones) & ~del & highs) != 0)
-			break;
-	}
-	for (; i < nkey; i++) {
-		unsigned char ch = (unsigned char)key[i];
-		if (ch <= ' ' || ch == 0x7f)
-			return false;
-	}
-	return true;
+	return nkey != 0 && nkey <= KEY_MAX_LENGTH &&
+	       memchr(key, ' ', nkey) == NULL;
 }
+
+#ifndef NDEBUG
+/* debugtime (debug builds only): seconds added to the clock, and whether
+ * the clock stands still. */
+static int64_t clock_offset;
+static bool clock_paused;
+
+/* Moves the clock by secs seconds (debugtime <secs>). */
+void
+util_clock_debug_move(int64_t secs)
+{
+	clock_offset += secs;
+	current_time = (uint32_t)((int64_t)current_time + secs);
+	current_time_ms = (uint64_t)((int64_t)current_time_ms + secs * 1000);
+}
+
+/* Stops (debugtime p) or restarts (debugtime r) the clock. */
+void
+util_clock_debug_pause(bool pause)
+{
+	clock_paused = pause;
+}
+#endif
 
 /* Reads the wall clock into current_time and current_time_ms. */
 void
 util_clock_update(void)
 {
 	struct timeval tv;
+	int64_t off = 0;
 
+#ifndef NDEBUG
+	if (clock_paused)
+		return;
+	off = clock_offset;
+#endif
 	gettimeofday(&tv, NULL);
-	current_time = (uint32_t)tv.tv_sec;
+	current_time = (uint32_t)(tv.tv_sec + off);
 	current_time_ms =
-	    (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	    (uint64_t)(tv.tv_sec + off) * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 /* Reads the wall clock in milliseconds, now (not the cached tick). */

@@ -473,11 +473,36 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* Port rules shared with memcached, and the default replication port. */
+START_TEST(test_ports)
+{
+	ck_assert_int_eq(PARSE("-p", "-1"), 0);
+	ck_assert_int_eq(validate(), 0);
+	settings_init();
+	/* -U without -p: TCP on the same number */
+	ck_assert_int_eq(PARSE("-U", "11222"), 0);
+	ck_assert_int_eq(settings.port, 11222);
+	settings_init();
+	ck_assert_int_eq(PARSE("-p", "11300", "-U", "11222"), 0);
+	ck_assert_int_eq(settings.port, 11300);
+	settings_init();
+	/* -p on the default replication port: replication off, one warning */
+	ck_assert_int_eq(PARSE("-p", "11212"), 0);
+	ck_assert_int_eq(err_lines, 1);
+	ck_assert_int_eq(settings.repl_port, 0);
+	ck_assert_int_eq(validate(), 0);
+	settings_init();
+	VALIDATE_USAGE("-p", "11212", "-X", "11212");
+	settings_init();
+	VALIDATE_USAGE("-p", "11212", "-x", "127.0.0.2");
+}
+END_TEST
+
 START_TEST(test_validate_errors)
 {
 	VALIDATE_USAGE("-p", "70000");
 	settings_init();
-	VALIDATE_USAGE("-p", "-1");
+	VALIDATE_USAGE("-p", "-2");
 	settings_init();
 	VALIDATE_USAGE("-U", "65536");
 	ck_assert_int_eq(count_lines(err_text), 1);
@@ -837,6 +862,7 @@ settings_suite(void)
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_validate_errors);
+	tcase_add_test(tc, test_ports);
 	tcase_add_test(tc, test_replication_flags);
 	tcase_add_test(tc, test_subopts_known);
 	tcase_add_test(tc, test_subopts_ignored);
