@@ -24,6 +24,7 @@ cleanup() {
 	for p in $PIDS; do
 		kill -KILL "$p" 2>/dev/null
 	done
+	wait 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
