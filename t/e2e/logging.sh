@@ -215,6 +215,27 @@ if [ -n "$DPID" ]; then
 		sh -c "! grep -q 'shutting down' '$LOG.1'"
 fi
 
+# --- bad values, and SIGUSR1 keeps memcached's meaning ----------------------
+"$BIN" -u root -o log_file= >/dev/null 2>"$TMP/bad1.err" </dev/null
+RC=$?
+check "-o log_file= (empty): exit 64" [ "$RC" -eq 64 ]
+check "-o log_file= (empty): says so" grep -q '^Missing file name for log_file$' "$TMP/bad1.err"
+"$BIN" -u root -o syslog=local0 >/dev/null 2>"$TMP/bad2.err" </dev/null
+RC=$?
+check "-o syslog=value: exit 64" [ "$RC" -eq 64 ]
+check "-o syslog=value: says so" grep -q '^syslog takes no value$' "$TMP/bad2.err"
+P=$(free_port)
+"$BIN" -d -v -u root -l 127.0.0.1 -p "$P" -X 0 -P "$TMP/usr1.pid" \
+	-o "log_file=$TMP/usr1.log" >/dev/null 2>&1 </dev/null
+take_pid "$TMP/usr1.pid"
+if [ -n "$DPID" ]; then
+	kill -USR1 "$DPID"
+	check "SIGUSR1 still stops the daemon (as in memcached)" wait_dead "$DPID"
+	check "and logs it" grep -qE "^$TS signal [0-9]+: shutting down\$" "$TMP/usr1.log"
+else
+	fail "daemon for SIGUSR1 started"
+fi
+
 # --- the shipped logrotate config ------------------------------------------
 LR=$TOP/scripts/memcached.logrotate
 check "scripts/memcached.logrotate exists" [ -f "$LR" ]
