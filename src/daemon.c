@@ -58,20 +58,17 @@ daemon_wait_child(int rfd, pid_t pid)
 	/* No NUL: the child exited (or exec'd) before it was ready. */
 	while (waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
-			fprintf(stderr, "failed to start: the daemon "
-			                "vanished\n");
+			log_warn("failed to start: waitpid");
 			_exit(71);
 		}
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
 		_exit(WEXITSTATUS(st));
 	if (WIFSIGNALED(st))
-		fprintf(stderr,
-		        "failed to start: the daemon was killed by "
-		        "signal %d\n",
-		        WTERMSIG(st));
+		log_warnx("failed to start: the daemon was killed by signal %d",
+		          WTERMSIG(st));
 	else
-		fprintf(stderr, "failed to start: the daemon exited\n");
+		log_warnx("failed to start: the daemon exited");
 	_exit(71);
 }
 
