@@ -28,6 +28,8 @@ struct settings {
 	bool lock_memory; /* -k, accepted with a warning */
 	bool large_pages; /* -L: slab memory in transparent huge pages */
 	int verbose;      /* -v count */
+	char *log_file;   /* -o log_file */
+	bool log_syslog;  /* -o syslog */
 	int num_threads;  /* -t, accepted, one loop */
 	/* memory and items */
 	size_t maxbytes;       /* -m, bytes, default 64 MB */

@@ -72,6 +72,10 @@ static int so_repl_sync(const char *name, const char *value);
 static int so_repl_sync_timeout(const char *name, const char *value);
 static int so_repl_secret(const char *name, const char *value);
 static int so_tombstone_ttl(const char *name, const char *value);
+/* logging (ours) */
+static int so_log_file(const char *name, const char *value);
+static int so_syslog(const char *name, const char *value);
+static int make_absolute(char **path);
 static int ignored_flag(const char *what);
 static int refused_flag(const char *what);
 static int make_pidfile_absolute(void);
@@ -96,6 +100,9 @@ static const struct subopt subopts[] = {
     {"repl_sync_timeout", so_repl_sync_timeout},
     {"repl_secret", so_repl_secret},
     {"tombstone_ttl", so_tombstone_ttl},
+    /* logging (ours) */
+    {"log_file", so_log_file},
+    {"syslog", so_syslog},
     /* memcached's, without meaning here */
     {"tail_repair_time", NULL},
     {"lru_crawler", NULL},
@@ -240,7 +247,7 @@ static const char *const usage_lines[] = {
     "-h, --help                print this help and exit",
     "-i, --license             print the license and exit",
     "-V, --version             print version and exit",
-    "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
+    "-P, --pidfile=<file>      save PID in <file> (with or without -d)",
     "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)",
     "-n, --slab-min-size=<bytes> min space used for key+value+flags "
     "(default: 48)",
@@ -259,6 +266,9 @@ static const char *const usage_lines[] = {
     "-S, --enable-sasl         turn on Sasl authentication (not supported)",
     "-F, --disable-flush-all   disable flush_all command",
     "-W, --disable-watch       disable watch commands (accepted)",
+    "    --disable-dumping     memcached's -X: accepted by this long name "
+    "only",
+    "                          (-X is the replication port here)",
     "-Y, --auth-file=<file>    ASCII authentication (not supported)",
     "-e, --memory-file=<file>  mmap a file for item memory (ignored)",
     "-Z, --enable-ssl          enable TLS/SSL (not supported)",
@@ -287,6 +297,9 @@ static const char *const usage_lines[] = {
     "   - repl_secret:         file holding the shared replication secret",
     "   - tombstone_ttl:       seconds a delete is remembered for conflict "
     "resolution (default: 60)",
+    "   - log_file:            also log to this file, timestamped; SIGHUP "
+    "reopens it",
+    "   - syslog:              also log to syslog (facility daemon)",
     "   - every other memcached 1.6 option (lru_*, slab_*, ext_*, ssl_*, ...)",
     "                          is accepted and ignored with a warning",
 };
@@ -344,6 +357,7 @@ free_strings(void)
 	free(settings.pid_file);
 	free(settings.username);
 	free(settings.repl_peer);
+	free(settings.log_file);
 	free(settings.repl_secret_file);
 }
 
@@ -770,6 +784,25 @@ so_tombstone_ttl(const char *name, const char *value)
 	return 0;
 }
 
+/* -o log_file=<path>. */
+static int
+so_log_file(const char *name, const char *value)
+{
+	if (value == NULL || *value == '\0')
+		return usage_error("Missing file name for %s", name);
+	return set_string(&settings.log_file, value);
+}
+
+/* -o syslog. */
+static int
+so_syslog(const char *name, const char *value)
+{
+	if (value != NULL)
+		return usage_error("%s takes no value", name);
+	settings.log_syslog = true;
+	return 0;
+}
+
 /* Applies one "name" or "name=value" token of -o. Returns 0 or 64. */
 static int
 parse_one_subopt(char *tok)
@@ -852,6 +885,27 @@ make_pidfile_absolute(void)
 	snprintf(abs, n, "%s/%s", cwd, settings.pid_file);
 	free(settings.pid_file);
 	settings.pid_file = abs;
+	return 0;
+}
+
+/* Makes *path absolute (-d changes to /), as for the pid file. */
+static int
+make_absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t n;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return 0;
+	n = strlen(cwd) + 1 + strlen(*path) + 1;
+	abs = malloc(n);
+	if (abs == NULL)
+		return usage_error("out of memory");
+	snprintf(abs, n, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
 	return 0;
 }
 
@@ -1137,6 +1191,8 @@ settings_parse(int argc, char **argv)
 		           settings.port);
 		settings.repl_port = 0;
 	}
+	if (rc == 0)
+		rc = make_absolute(&settings.log_file);
 	flush_warnings(rc == 0);
 	settings.slab_page_size =
 	    settings.item_size_max > MB ? settings.item_size_max : MB;
