@@ -482,10 +482,12 @@ accept_all(int lfd)
 	for (;;) {
 		struct epoll_event ev;
 		struct fconn *c;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK), one = 1;
+		int fd = accept(lfd, NULL, NULL), one = 1;
 
 		if (fd < 0)
 			return;
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+			die("fcntl");
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
@@ -521,9 +523,8 @@ listen_on(const char *host, const char *port)
 		        gai_strerror(rc));
 		exit(1);
 	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK,
-	            ai->ai_protocol);
-	if (fd < 0)
+	fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+	if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		die("socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
