@@ -255,6 +255,9 @@ struct store_stats {
 	uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
 	uint64_t cas_hits, cas_misses, cas_badval;
 	uint64_t cmd_flush;
+	uint64_t store_too_large, store_no_memory; /* refused client stores */
+	uint32_t oldest_live; /* when the last flush_all took or takes effect
+	                       * (unix time, 0 = none) */
 };
 extern struct store_stats store_stats;
 /* Emits "stats items", "stats slabs" and "stats sizes" lines through

@@ -18,6 +18,8 @@
 #define TAIL_SEARCH_MOVES 1024 /* second chances given per allocation */
 #define TAIL_SEARCH_REFS 5     /* referenced items skipped before giving up */
 
+static bool lru_reclaim_tail(unsigned id);
+
 struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
 static item *lru_head[SLAB_CLASS_MAX + 1];
 static item *lru_tail[SLAB_CLASS_MAX + 1];
@@ -276,6 +278,14 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 		*err = STORE_TOO_LARGE;
 		return NULL;
 	}
+	if (!lru_reclaim_tail(id) && item_stats[id].flushed_free > 0 &&
+	    slabs_has_free(id)) {
+		/* the chunk comes from the free list, where flush_all put
+		 * chunks: the memory of a flushed entry is reused */
+		item_stats[id].flushed_free--;
+		item_stats[id].reclaimed++;
+		store_stats.reclaimed++;
+	}
 	it = slabs_alloc(id, false);
 	if (it == NULL && lru_pull_tail(id))
 		it = slabs_alloc(id, false);
@@ -318,11 +328,51 @@ items_tail_age(unsigned id)
 	return current_time - it->atime;
 }
 
-/* Unlinks one item that assoc_clear already took out of the table. */
+/* Unlinks one item that assoc_clear already took out of the table. Its
+ * chunk, if freed now, is counted as reusable (see items_alloc). */
 static void
 flush_one(item *it)
 {
+	if (it->refcount == 0 && !(it->iflags & ITEM_TOMBSTONE))
+		item_stats[it->clsid].flushed_free++;
 	do_unlink(it);
+}
+
+/* Zeroes the per-class counters (not the gauges) for "stats reset". */
+void
+items_stats_reset(void)
+{
+	unsigned i;
+
+	for (i = 0; i <= SLAB_CLASS_MAX; i++) {
+		struct item_class_stats *cs = &item_stats[i];
+		struct item_class_stats keep = {
+		    .number = cs->number,
+		    .tombstones = cs->tombstones,
+		    .mem_requested = cs->mem_requested,
+		    .flushed_free = cs->flushed_free,
+		};
+		*cs = keep;
+	}
+}
+
+/* Reclaims an expired unreferenced item among the few at the tail of
+ * class id, as memcached does before allocating: a store then reuses the
+ * memory of an expired entry rather than new memory. */
+static bool
+lru_reclaim_tail(unsigned id)
+{
+	item *it = lru_tail[id];
+	int tries;
+
+	for (tries = 0; it != NULL && tries < 5; tries++, it = it->prev) {
+		if (it->refcount == 0 && !(it->iflags & ITEM_TOMBSTONE) &&
+		    item_expired(it, current_time)) {
+			reclaim(it);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Unlinks every item. */

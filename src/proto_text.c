@@ -463,7 +463,8 @@ text_exec_get(conn *c, struct text_req *req)
 		} else {
 			it = store_get(key, nkey);
 		}
-		server_stats.cmd_get++;
+		if (!touch)
+			server_stats.cmd_get++; /* gat counts as cmd_touch */
 		if (it == NULL)
 			continue;
 		text_out_value(c, it, with_cas);
@@ -519,7 +520,6 @@ text_exec_store(conn *c, struct text_req *req)
 	item *it = NULL;
 	enum store_result r;
 
-	server_stats.cmd_set++;
 	r = store_alloc(&it, req->key, req->nkey, req->flags,
 	                util_realtime(req->exptime), req->nbytes);
 	if (r != STORE_OK) {
@@ -535,6 +535,7 @@ text_exec_store(conn *c, struct text_req *req)
 			store_delete(req->key, req->nkey, 0);
 		return c->state == CONN_SWALLOW ? PROC_NREAD : PROC_DONE;
 	}
+	server_stats.cmd_set++; /* as memcached: once the item is allocated */
 	c->pend.op = ops[req->cmd];
 	c->pend.cas = req->cas;
 	c->pend.noreply = req->noreply;
@@ -591,6 +592,34 @@ text_stat_emit(void *ctx, const char *name, const char *value)
 	conn_out_commit(c, 8 + nn + vn);
 }
 
+/* "stats detail on|off|dump" (arg is the word after "detail"). */
+static void
+text_exec_stats_detail(conn *c, const char *arg)
+{
+	char *dump;
+	size_t len;
+
+	if (strcmp(arg, "on") == 0) {
+		stats_detail_enable(true);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "off") == 0) {
+		stats_detail_enable(false);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "dump") == 0) {
+		dump = stats_detail_dump(&len);
+		if (dump == NULL) {
+			text_reply_err(c, "SERVER_ERROR out of memory writing "
+			                  "stats");
+			return;
+		}
+		conn_out(c, dump, len);
+		free(dump);
+	} else {
+		conn_out_str(c, "CLIENT_ERROR usage: stats detail on|off|dump"
+		                "\r\n");
+	}
+}
+
 /* stats [group]. */
 static void
 text_exec_stats(conn *c, struct text_req *req)
@@ -613,12 +642,13 @@ text_exec_stats(conn *c, struct text_req *req)
 		conn_out(c, "RESET\r\n", 7);
 		return;
 	}
-	if (strcmp(group, "detail dump") == 0 ||
-	    strcmp(group, "detail on") == 0 ||
-	    strcmp(group, "detail off") == 0) {
-		conn_out(
-		    c, strcmp(group, "detail dump") == 0 ? "END\r\n" : "OK\r\n",
-		    strcmp(group, "detail dump") == 0 ? 5 : 4);
+	if (strcmp(group, "detail") == 0 || strncmp(group, "detail ", 7) == 0) {
+		char *arg = group + 6, *end;
+
+		arg += strspn(arg, " ");
+		end = arg + strcspn(arg, " ");
+		*end = '\0';
+		text_exec_stats_detail(c, arg);
 		return;
 	}
 	if (!stats_group(group, text_stat_emit, c)) {

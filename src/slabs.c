@@ -346,6 +346,13 @@ slabs_alloc(unsigned id, bool force)
 	return it;
 }
 
+/* True if class id has a chunk on its free list. */
+bool
+slabs_has_free(unsigned id)
+{
+	return classes[id].free_head != NULL;
+}
+
 /* Returns a chunk to its class's free list. */
 void
 slabs_free(item *it)

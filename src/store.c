@@ -14,6 +14,7 @@
 #include "items.h"
 #include "settings.h"
 #include "slabs.h"
+#include "stats.h"
 #include "store.h"
 #include "util.h"
 
@@ -384,10 +385,12 @@ store_get(const char *key, size_t nkey)
 		if (expired)
 			store_stats.get_expired++;
 		store_stats.get_misses++;
+		stats_prefix_get(key, nkey, false);
 		return NULL;
 	}
 	store_stats.get_hits++;
 	item_stats[it->clsid].get_hits++;
+	stats_prefix_get(key, nkey, true);
 	mark_read(it);
 	return it;
 }
@@ -421,24 +424,34 @@ store_release(item *it)
 
 /* ---- writes ---- */
 
-/* Allocates an unlinked item with refcount 1. */
+/* Allocates an unlinked item with refcount 1 for a client's store
+ * command, counting it (per-prefix stats, store_too_large and
+ * store_no_memory). */
 enum store_result
 store_alloc(item **out, const char *key, size_t nkey, uint32_t flags,
             uint32_t exptime, uint32_t nbytes)
 {
 	enum store_result err;
 
-	check_flush();
-	*out = items_alloc(key, nkey, flags, exptime, nbytes, &err);
+	stats_prefix_set(key, nkey);
+	err = store_alloc_raw(out, key, nkey, flags, exptime, nbytes);
+	if (err == STORE_TOO_LARGE)
+		store_stats.store_too_large++;
+	else if (err == STORE_NO_MEMORY)
+		store_stats.store_no_memory++;
 	return err;
 }
 
-/* Allocates an item for the replication receiver. */
+/* Allocates an item without counting it (the replication receiver). */
 enum store_result
 store_alloc_raw(item **out, const char *key, size_t nkey, uint32_t flags,
                 uint32_t exptime, uint32_t nbytes)
 {
-	return store_alloc(out, key, nkey, flags, exptime, nbytes);
+	enum store_result err;
+
+	check_flush();
+	*out = items_alloc(key, nkey, flags, exptime, nbytes, &err);
+	return err;
 }
 
 /* Builds old+data (append) or data+old (prepend) in a new item; NULL if
@@ -537,6 +550,7 @@ store_delete(const char *key, size_t nkey, uint64_t cas)
 	item *cur;
 
 	check_flush();
+	stats_prefix_delete(key, nkey);
 	cur = live(lookup(key, nkey, hv, NULL));
 	if (cur == NULL) {
 		store_stats.delete_misses++;
@@ -733,6 +747,7 @@ store_flush(uint32_t delay)
 	} else {
 		flush_at = current_time + delay;
 	}
+	store_stats.oldest_live = delay == 0 ? current_time : flush_at;
 	if (store_mutation_hook != NULL) {
 		memset(&m, 0, sizeof(m));
 		m.type = MUT_FLUSH;
