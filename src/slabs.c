@@ -83,6 +83,19 @@ slabs_init(void)
 	nclasses = i;
 	store_stats.malloced = 0;
 	store_stats.limit_maxbytes = mem_limit;
+#ifndef NDEBUG
+	{
+		/* memcached's test hook (debug builds only): start as if this
+		 * much memory were already allocated (t/64bit.t checks limits
+		 * past 4 GB without using them). */
+		const char *e = getenv("T_MEMD_INITIAL_MALLOC");
+
+		if (e != NULL) {
+			mem_malloced = (size_t)strtoull(e, NULL, 10);
+			store_stats.malloced = mem_malloced;
+		}
+	}
+#endif
 }
 
 /* True when pages come from huge-page regions rather than malloc. */
