@@ -389,6 +389,8 @@ bin_get(conn *c, const struct bin_call *k)
 		it = store_get(k->key, req->keylen);
 	if (!(k->cmd->flags & (BF_GAT | BF_TOUCH)))
 		server_stats.cmd_get++;
+	if (!(k->cmd->flags & BF_TOUCH))
+		stats_prefix_get(k->key, req->keylen, it != NULL);
 	if (it == NULL) {
 		if (k->cmd->flags & BF_QUIET)
 			return PROC_DONE;
@@ -493,6 +495,7 @@ bin_update(conn *c, const struct bin_call *k)
 		flags = get32(k->ext);
 		exptime = get32(k->ext + 4);
 	}
+	stats_prefix_set(k->key, req->keylen);
 	if (vlen > settings.item_size_max) {
 		r = STORE_TOO_LARGE;
 		store_stats.store_too_large++;
@@ -509,7 +512,7 @@ bin_update(conn *c, const struct bin_call *k)
 			item *old = store_peek(k->key, req->keylen);
 			if (old != NULL) {
 				store_release(old);
-				store_delete(k->key, req->keylen, 0);
+				store_drop(k->key, req->keylen);
 			}
 		}
 		return bin_skip(c, vlen);
@@ -533,8 +536,10 @@ static enum proc_result
 bin_delete(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	enum store_result r =
-	    store_delete(k->key, req->keylen, bin_req_cas(req));
+	enum store_result r;
+
+	stats_prefix_delete(k->key, req->keylen);
+	r = store_delete(k->key, req->keylen, bin_req_cas(req));
 
 	if (r != STORE_OK)
 		bin_error(c, req->opcode, req->opaque, bin_status_of(r));

@@ -463,6 +463,7 @@ text_exec_get(conn *c, struct text_req *req)
 		} else {
 			it = store_get(key, nkey);
 		}
+		stats_prefix_get(key, nkey, it != NULL);
 		if (!touch)
 			server_stats.cmd_get++; /* gat counts as cmd_touch */
 		if (it == NULL)
@@ -520,6 +521,7 @@ text_exec_store(conn *c, struct text_req *req)
 	item *it = NULL;
 	enum store_result r;
 
+	stats_prefix_set(req->key, req->nkey);
 	r = store_alloc(&it, req->key, req->nkey, req->flags,
 	                util_realtime(req->exptime), req->nbytes);
 	if (r != STORE_OK) {
@@ -532,7 +534,7 @@ text_exec_store(conn *c, struct text_req *req)
 		conn_swallow(c, (size_t)req->nbytes + 2);
 		/* A failed set must not leave the old value behind. */
 		if (req->cmd == TXT_SET)
-			store_delete(req->key, req->nkey, 0);
+			store_drop(req->key, req->nkey);
 		return c->state == CONN_SWALLOW ? PROC_NREAD : PROC_DONE;
 	}
 	server_stats.cmd_set++; /* as memcached: once the item is allocated */
@@ -695,6 +697,7 @@ text_execute(conn *c, struct text_req *req)
 		text_exec_arith(c, req);
 		return PROC_DONE;
 	case TXT_DELETE:
+		stats_prefix_delete(req->key, req->nkey);
 		switch (store_delete(req->key, req->nkey, 0)) {
 		case STORE_OK:
 			REPLY(c, req->noreply, "DELETED");

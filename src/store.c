@@ -14,7 +14,6 @@
 #include "items.h"
 #include "settings.h"
 #include "slabs.h"
-#include "stats.h"
 #include "store.h"
 #include "util.h"
 
@@ -385,12 +384,10 @@ store_get(const char *key, size_t nkey)
 		if (expired)
 			store_stats.get_expired++;
 		store_stats.get_misses++;
-		stats_prefix_get(key, nkey, false);
 		return NULL;
 	}
 	store_stats.get_hits++;
 	item_stats[it->clsid].get_hits++;
-	stats_prefix_get(key, nkey, true);
 	mark_read(it);
 	return it;
 }
@@ -433,7 +430,6 @@ store_alloc(item **out, const char *key, size_t nkey, uint32_t flags,
 {
 	enum store_result err;
 
-	stats_prefix_set(key, nkey);
 	err = store_alloc_raw(out, key, nkey, flags, exptime, nbytes);
 	if (err == STORE_TOO_LARGE)
 		store_stats.store_too_large++;
@@ -542,28 +538,45 @@ store_commit(item *it, enum store_op op, uint64_t cas, uint64_t *cas_out)
 	return STORE_OK;
 }
 
-/* Deletes a key (cas 0 = any). */
-enum store_result
-store_delete(const char *key, size_t nkey, uint64_t cas)
+/* Deletes a key (cas 0 = any), counting it in the delete stats when
+ * count is set. */
+static enum store_result
+do_delete(const char *key, size_t nkey, uint64_t cas, bool count)
 {
 	uint64_t hv = hash_key(key, nkey), v;
 	item *cur;
 
 	check_flush();
-	stats_prefix_delete(key, nkey);
 	cur = live(lookup(key, nkey, hv, NULL));
 	if (cur == NULL) {
-		store_stats.delete_misses++;
+		if (count)
+			store_stats.delete_misses++;
 		return STORE_NOT_FOUND;
 	}
 	if (cas != 0 && cas != cur->cas)
 		return STORE_EXISTS;
-	store_stats.delete_hits++;
-	item_stats[cur->clsid].delete_hits++;
+	if (count) {
+		store_stats.delete_hits++;
+		item_stats[cur->clsid].delete_hits++;
+	}
 	v = store_next_version();
 	make_tombstone(cur, key, nkey, hv, v, store_node_id);
 	hook_key(MUT_DELETE, key, nkey, 0, 0, v);
 	return STORE_OK;
+}
+
+/* Deletes a key (cas 0 = any). */
+enum store_result
+store_delete(const char *key, size_t nkey, uint64_t cas)
+{
+	return do_delete(key, nkey, cas, true);
+}
+
+/* Removes a key without counting a delete (a refused set's old value). */
+void
+store_drop(const char *key, size_t nkey)
+{
+	(void)do_delete(key, nkey, 0, false);
 }
 
 /* Parses a stored value as memcached's incr/decr does (strtoull rules:
