@@ -18,8 +18,6 @@
 #define TAIL_SEARCH_MOVES 1024 /* second chances given per allocation */
 #define TAIL_SEARCH_REFS 5     /* referenced items skipped before giving up */
 
-static bool lru_reclaim_tail(unsigned id);
-
 struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
 static item *lru_head[SLAB_CLASS_MAX + 1];
 static item *lru_tail[SLAB_CLASS_MAX + 1];
@@ -278,8 +276,7 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 		*err = STORE_TOO_LARGE;
 		return NULL;
 	}
-	if (!lru_reclaim_tail(id) && item_stats[id].flushed_free > 0 &&
-	    slabs_has_free(id)) {
+	if (item_stats[id].flushed_free > 0 && slabs_has_free(id)) {
 		/* the chunk comes from the free list, where flush_all put
 		 * chunks: the memory of a flushed entry is reused */
 		item_stats[id].flushed_free--;
@@ -354,25 +351,6 @@ items_stats_reset(void)
 		};
 		*cs = keep;
 	}
-}
-
-/* Reclaims an expired unreferenced item among the few at the tail of
- * class id, as memcached does before allocating: a store then reuses the
- * memory of an expired entry rather than new memory. */
-static bool
-lru_reclaim_tail(unsigned id)
-{
-	item *it = lru_tail[id];
-	int tries;
-
-	for (tries = 0; it != NULL && tries < 5; tries++, it = it->prev) {
-		if (it->refcount == 0 && !(it->iflags & ITEM_TOMBSTONE) &&
-		    item_expired(it, current_time)) {
-			reclaim(it);
-			return true;
-		}
-	}
-	return false;
 }
 
 /* Unlinks every item. */
