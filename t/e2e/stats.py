@@ -78,6 +78,21 @@ def binary_requests(d):
     bin_read(s)
     s.sendall(bin_req(0x04, b"pfx:bin"))
     bin_read(s)
+    s.sendall(bin_req(0x01, b"n", struct.pack(">II", 0, 0), b"7"))
+    bin_read(s)
+    incr = struct.pack(">QQI", 1, 0, 0xffffffff)
+    s.sendall(bin_req(0x05, b"n", incr))  # incr hit
+    bin_read(s)
+    s.sendall(bin_req(0x06, b"nn", incr))  # decr miss
+    bin_read(s)
+    s.sendall(bin_req(0x1C, b"n", struct.pack(">I", 100)))  # touch hit
+    bin_read(s)
+    s.sendall(bin_req(0x1D, b"nn", struct.pack(">I", 100)))  # gat miss
+    bin_read(s)
+    s.sendall(bin_req(0x1D, b"n", struct.pack(">I", 100)))  # gat hit
+    bin_read(s)
+    s.sendall(bin_req(0x01, b"n", struct.pack(">II", 0, 0), b"8", cas=1))
+    bin_read(s)  # cas mismatch
     s.sendall(bin_req(0x10, b"detail dump"))
     dump = {}
     while True:
@@ -120,6 +135,15 @@ def requests(c):
     c.send(b"mg pfx:nothing v\r\n")
     c.readline()
     c.cmd("md pfx:m")
+    c.cmd("ma pfx:a")
+    c.cmd("ma missing")
+    c.cmd("ma pfx:a MD")
+    c.cmd("mg pfx:a T30")
+    c.cmd("mg missing T30")
+    c.cmd("mg pfx:a s")
+    c.cmd("md missing")
+    c.send(b"ms pfx:a 1 C1\r\nq\r\n")
+    c.readline()
 
 
 def collect(d):
