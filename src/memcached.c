@@ -147,5 +147,6 @@ main(int argc, char **argv)
 	event_free(maintain_ev);
 	event_base_free(main_base);
 	store_destroy();
+	stats_prefix_clear();
 	return 0;
 }
