@@ -1050,8 +1050,7 @@ settings_parse(int argc, char **argv)
 			break;
 		case 'D':
 			if (optarg[0] == '\0') {
-				parse_warn("No delimiter specified");
-				rc = EX_USAGE_CODE;
+				rc = usage_error("No delimiter specified");
 			} else {
 				settings.prefix_delimiter = optarg[0];
 				settings.detail_enabled = true;
