@@ -32,7 +32,6 @@ struct server_stats {
 	uint64_t read_buf_bytes;      /* their size */
 	uint64_t read_buf_bytes_free; /* of those, kept by free conn structs */
 	uint64_t malloc_fails; /* failed allocations (answered, not fatal) */
-	uint64_t reserved_fds; /* descriptors not available to clients */
 };
 
 extern struct server_stats server_stats;
