@@ -190,8 +190,9 @@ def side_by_side():
         mctest.eq(g2.get(k), g1.get(k), "stats %s as memcached's" % k)
     mctest.check(int(g2["response_obj_count"]) > 0 and
                  int(g2["read_buf_count"]) > 0 and
-                 int(g2["read_buf_bytes"]) > 0,
-                 "stats: response and read buffer counts are live",
+                 int(g2["read_buf_bytes"]) > 0 and
+                 int(g2["reserved_fds"]) >= 4,
+                 "stats: response, read buffer and reserved fd counts are live",
                  str(g2))
     mctest.eq(sorted(set(s1) - set(s2) - SETTINGS_ABSENT
                      - {k for k in s1 if k.startswith(("ext_", "ssl_"))}),
