@@ -138,6 +138,9 @@ void conn_close_listeners(void);
 /* True while new clients are being accepted (false while paused for lack
  * of descriptors or, with -o no_maxconns_fast, at the -c limit). */
 bool conn_accepting(void);
+/* Microseconds accepting has been off so far, 0 while it is on (the
+ * current pause of "time_in_listen_disabled_us"). */
+uint64_t conn_listen_disabled_us(void);
 /* Changes a connection's state, logging the change at -vvv. */
 void conn_set_state(conn *c, enum conn_state state);
 /* Returns the state's name. */

@@ -26,6 +26,7 @@ struct item_class_stats {
 	uint64_t moves_within_lru;
 	uint64_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits;
 	uint64_t cas_hits, cas_badval, touch_hits;
+	uint64_t flushed_free; /* chunks freed by flush_all, not reused yet */
 };
 
 extern struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
@@ -71,6 +72,8 @@ bool items_rebalance_to(unsigned id);
 void items_crawler_reclaim(item *it);
 /* Age in seconds of the LRU tail of class id (0 when empty). */
 uint32_t items_tail_age(unsigned id);
+/* Zeroes the per-class counters, not the gauges ("stats reset"). */
+void items_stats_reset(void);
 /* Unlinks every item (flush). */
 void items_flush_all(void);
 /* Frees every linked item's slab chunk bookkeeping (before slabs_destroy). */

@@ -50,6 +50,9 @@ struct settings {
 	/* commands */
 	bool shutdown_command; /* -A */
 	bool flush_enabled;    /* false with -F */
+	/* stats */
+	char prefix_delimiter; /* -D, default ':' (per-prefix stats) */
+	bool detail_enabled;   /* "stats detail on" */
 	/* replication */
 	char *repl_peer;          /* -x */
 	int repl_port;            /* -X, default 11212, 0 = off */

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -73,6 +74,8 @@ static conn **conn_table;  /* indexed by fd */
 static size_t conn_table_size;
 static conn *conn_freelist;
 static uint64_t proc_sync_before; /* sync point before this processing */
+static conn *conn_parsing;        /* the one whose request is being run */
+static uint64_t listen_off_since; /* mono_us() when accepting stopped */
 static struct event *digest_ev;   /* runs a digest slice per loop turn */
 static conn *digest_head;         /* queued digests; the head's is walked */
 static conn *digest_tail;
@@ -89,6 +92,7 @@ static void conn_out_reset(conn *c, bool keep_chunk);
 static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_digest_forget(conn *c);
 static void conn_listen_all(void);
+static uint64_t mono_us(void);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -101,6 +105,16 @@ conn_state_name(enum conn_state state)
 	if ((size_t)state >= sizeof conn_state_names / sizeof *conn_state_names)
 		return "conn_unknown";
 	return conn_state_names[state];
+}
+
+/* Monotonic microseconds. */
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* Changes state, logging the transition at -vvv. */
@@ -196,12 +210,26 @@ conn_accept_watch(bool on)
 {
 	struct listener *l;
 
+	if (!on && listen_off_since == 0) {
+		listen_off_since = mono_us();
+	} else if (on && listen_off_since != 0) {
+		server_stats.time_in_listen_disabled_us +=
+		    mono_us() - listen_off_since;
+		listen_off_since = 0;
+	}
 	for (l = listeners; l != NULL; l = l->next) {
 		if (on)
 			event_add(l->ev, NULL);
 		else
 			event_del(l->ev);
 	}
+}
+
+/* Microseconds accepting has been off so far (0 while it is on). */
+uint64_t
+conn_listen_disabled_us(void)
+{
+	return listen_off_since != 0 ? mono_us() - listen_off_since : 0;
 }
 
 bool
@@ -362,6 +390,9 @@ conn_shutdown(void)
 	while (conn_freelist != NULL) {
 		conn *c = conn_freelist;
 		conn_freelist = c->next_free;
+		server_stats.read_buf_count--;
+		server_stats.read_buf_bytes -= c->rsize;
+		server_stats.read_buf_bytes_free -= c->rsize;
 		free(c->rbuf);
 		free(c->iov);
 		free(c->ilist);
@@ -380,6 +411,7 @@ conn_new(int fd, bool is_unix)
 
 	if (c != NULL) {
 		conn_freelist = c->next_free;
+		server_stats.read_buf_bytes_free -= c->rsize;
 	} else {
 		c = calloc(1, sizeof *c);
 		if (c == NULL)
@@ -395,9 +427,12 @@ conn_new(int fd, bool is_unix)
 			free(c->iov);
 			free(c->ilist);
 			free(c);
+			server_stats.malloc_fails++;
 			return NULL;
 		}
 		server_stats.conn_structs++;
+		server_stats.read_buf_count++;
+		server_stats.read_buf_bytes += c->rsize;
 	}
 	c->fd = fd;
 	c->state = CONN_READ;
@@ -425,6 +460,7 @@ conn_new(int fd, bool is_unix)
 			event_free(c->ev);
 		c->next_free = conn_freelist;
 		conn_freelist = c;
+		server_stats.read_buf_bytes_free += c->rsize;
 		return NULL;
 	}
 	c->ev_flags = EV_READ;
@@ -435,6 +471,7 @@ conn_new(int fd, bool is_unix)
 			event_free(c->ev);
 			c->next_free = conn_freelist;
 			conn_freelist = c;
+			server_stats.read_buf_bytes_free += c->rsize;
 			return NULL;
 		}
 		memset(nt + conn_table_size, 0,
@@ -562,12 +599,14 @@ conn_free(conn *c)
 	if (c->rsize > RBUF_INITIAL * 4) {
 		char *nb = realloc(c->rbuf, RBUF_INITIAL);
 		if (nb != NULL) {
+			server_stats.read_buf_bytes -= c->rsize - RBUF_INITIAL;
 			c->rbuf = nb;
 			c->rsize = RBUF_INITIAL;
 		}
 	}
 	c->next_free = conn_freelist;
 	conn_freelist = c;
+	server_stats.read_buf_bytes_free += c->rsize;
 }
 
 /* ---- output ---- */
@@ -588,6 +627,8 @@ conn_out_reset(conn *c, bool keep_chunk)
 	if (keep_chunk && w != NULL) {
 		for (next = w->next; next != NULL; next = w->next) {
 			w->next = next->next;
+			server_stats.response_obj_count--;
+			server_stats.response_obj_bytes -= next->size;
 			free(next);
 		}
 		w->used = 0;
@@ -596,6 +637,8 @@ conn_out_reset(conn *c, bool keep_chunk)
 	}
 	for (; w != NULL; w = next) {
 		next = w->next;
+		server_stats.response_obj_count--;
+		server_stats.response_obj_bytes -= w->size;
 		free(w);
 	}
 	c->whead = c->wtail = NULL;
@@ -627,8 +670,12 @@ conn_chunk_room(conn *c, size_t n)
 	{
 		size_t sz = n > WCHUNK_SIZE ? n : WCHUNK_SIZE;
 		w = malloc(sizeof *w + sz);
-		if (w == NULL)
+		if (w == NULL) {
+			server_stats.malloc_fails++;
 			return NULL;
+		}
+		server_stats.response_obj_count++;
+		server_stats.response_obj_bytes += sz;
 		w->next = NULL;
 		w->used = 0;
 		w->size = sz;
@@ -909,12 +956,14 @@ conn_read(conn *c)
 			char *nb = realloc(c->rbuf, ns);
 			if (nb == NULL) {
 				server_stats.read_buf_oom++;
+				server_stats.malloc_fails++;
 				conn_out_str(c, "SERVER_ERROR out of memory "
 				                "reading request\r\n");
 				conn_flush(c);
 				conn_close(c, "out of memory");
 				return -1;
 			}
+			server_stats.read_buf_bytes += ns - c->rsize;
 			c->rbuf = nb;
 			c->rsize = ns;
 		}
@@ -971,8 +1020,10 @@ conn_process(conn *c)
 				bin = false;
 			c->proto = bin ? CONN_PROTO_BINARY : CONN_PROTO_ASCII;
 		}
+		conn_parsing = c;
 		r = c->proto == CONN_PROTO_BINARY ? proto_bin_process(c)
 		                                  : proto_text_process(c);
+		conn_parsing = NULL;
 		c->reqs_left--;
 		if (r == PROC_MORE)
 			return;
@@ -1265,41 +1316,100 @@ conn_idle_check(void)
 	}
 }
 
-/* Emits "stats conns" lines. */
+/* Writes "tcp:host:port", "tcp6:[host]:port" or "unix:path" for a socket
+ * address into buf. */
+static void
+conn_addr_str(const struct sockaddr_storage *ss, socklen_t sl, char *buf,
+              size_t size)
+{
+	char host[INET6_ADDRSTRLEN + 8] = "", serv[16] = "";
+
+	if (ss->ss_family == AF_UNIX) {
+		snprintf(buf, size, "unix:%s",
+		         settings.socketpath ? settings.socketpath : "");
+	} else if (getnameinfo((const struct sockaddr *)ss, sl, host,
+	                       sizeof host, serv, sizeof serv,
+	                       NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		if (ss->ss_family == AF_INET6)
+			snprintf(buf, size, "tcp6:[%s]:%s", host, serv);
+		else
+			snprintf(buf, size, "tcp:%s:%s", host, serv);
+	} else {
+		snprintf(buf, size, "tcp:unknown");
+	}
+}
+
+/* Emits one "fd:name value" line. */
+static void
+conn_stat_line(stat_emit_fn emit, void *ctx, int fd, const char *name,
+               const char *val)
+{
+	char key[64];
+
+	snprintf(key, sizeof key, "%d:%s", fd, name);
+	emit(ctx, key, val);
+}
+
+/* "stats conns": each listening socket (its address), then each client
+ * (its peer's address, the address it came in on, its state and the
+ * seconds since its last request), by descriptor as memcached does. The
+ * client running this command shows as conn_parse_cmd, an idle one as
+ * conn_waiting. */
 void
 conn_stats(stat_emit_fn emit, void *ctx)
 {
+	struct listener *l;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char val[PATH_MAX + 32];
 	size_t i;
-	char name[64], val[128];
 
+	for (l = listeners; l != NULL; l = l->next) {
+		sl = sizeof ss;
+		if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		conn_addr_str(&ss, sl, val, sizeof val);
+		conn_stat_line(emit, ctx, l->fd, "addr", val);
+		conn_stat_line(emit, ctx, l->fd, "state", "conn_listening");
+		snprintf(val, sizeof val, "%u",
+		         current_time - server_stats.started);
+		conn_stat_line(emit, ctx, l->fd, "secs_since_last_cmd", val);
+	}
 	for (i = 0; i < conn_table_size; i++) {
 		conn *c = conn_table[i];
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		char host[INET6_ADDRSTRLEN + 8] = "";
-		char serv[16] = "";
+		const char *state;
 
-		if (c == NULL)
+		if (c == NULL || c->state == CONN_CLOSED)
 			continue;
+		sl = sizeof ss;
 		if (c->is_unix) {
-			snprintf(val, sizeof val, "unix:%s",
-			         settings.socketpath ? settings.socketpath
-			                             : "");
+			ss.ss_family = AF_UNIX;
+			conn_addr_str(&ss, sl, val, sizeof val);
 		} else if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) ==
-		               0 &&
-		           getnameinfo((struct sockaddr *)&ss, sl, host,
-		                       sizeof host, serv, sizeof serv,
-		                       NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-			snprintf(val, sizeof val, "tcp:%s:%s", host, serv);
+		           0) {
+			conn_addr_str(&ss, sl, val, sizeof val);
 		} else {
 			snprintf(val, sizeof val, "tcp:unknown");
 		}
-		snprintf(name, sizeof name, "%d:addr", c->fd);
-		emit(ctx, name, val);
-		snprintf(name, sizeof name, "%d:state", c->fd);
-		emit(ctx, name, conn_state_name(c->state));
-		snprintf(name, sizeof name, "%d:secs_since_last_cmd", c->fd);
+		conn_stat_line(emit, ctx, c->fd, "addr", val);
+		sl = sizeof ss;
+		if (c->is_unix) {
+			ss.ss_family = AF_UNIX;
+			conn_addr_str(&ss, sl, val, sizeof val);
+			conn_stat_line(emit, ctx, c->fd, "listen_addr", val);
+		} else if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) ==
+		           0) {
+			conn_addr_str(&ss, sl, val, sizeof val);
+			conn_stat_line(emit, ctx, c->fd, "listen_addr", val);
+		}
+		state = conn_state_name(c->state);
+		if (c == conn_parsing)
+			state = "conn_parse_cmd";
+		else if (c->state == CONN_READ && c->rpos == c->rlen &&
+		         c->wbytes == 0)
+			state = "conn_waiting";
+		conn_stat_line(emit, ctx, c->fd, "state", state);
 		snprintf(val, sizeof val, "%u", current_time - c->last_active);
-		emit(ctx, name, val);
+		conn_stat_line(emit, ctx, c->fd, "secs_since_last_cmd", val);
 	}
 }

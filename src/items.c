@@ -276,6 +276,13 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 		*err = STORE_TOO_LARGE;
 		return NULL;
 	}
+	if (item_stats[id].flushed_free > 0 && slabs_has_free(id)) {
+		/* the chunk comes from the free list, where flush_all put
+		 * chunks: the memory of a flushed entry is reused */
+		item_stats[id].flushed_free--;
+		item_stats[id].reclaimed++;
+		store_stats.reclaimed++;
+	}
 	it = slabs_alloc(id, false);
 	if (it == NULL && lru_pull_tail(id))
 		it = slabs_alloc(id, false);
@@ -318,11 +325,32 @@ items_tail_age(unsigned id)
 	return current_time - it->atime;
 }
 
-/* Unlinks one item that assoc_clear already took out of the table. */
+/* Unlinks one item that assoc_clear already took out of the table. Its
+ * chunk, if freed now, is counted as reusable (see items_alloc). */
 static void
 flush_one(item *it)
 {
+	if (it->refcount == 0 && !(it->iflags & ITEM_TOMBSTONE))
+		item_stats[it->clsid].flushed_free++;
 	do_unlink(it);
+}
+
+/* Zeroes the per-class counters (not the gauges) for "stats reset". */
+void
+items_stats_reset(void)
+{
+	unsigned i;
+
+	for (i = 0; i <= SLAB_CLASS_MAX; i++) {
+		struct item_class_stats *cs = &item_stats[i];
+		struct item_class_stats keep = {
+		    .number = cs->number,
+		    .tombstones = cs->tombstones,
+		    .mem_requested = cs->mem_requested,
+		    .flushed_free = cs->flushed_free,
+		};
+		*cs = keep;
+	}
 }
 
 /* Unlinks every item. */

@@ -206,6 +206,7 @@ main(int argc, char **argv)
 	event_free(maintain_ev);
 	event_base_free(main_base);
 	store_destroy();
+	stats_prefix_clear();
 	log_close();
 	return 0;
 }

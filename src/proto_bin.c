@@ -3,6 +3,7 @@
  * the store and queue responses on the connection. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -55,6 +56,7 @@ static enum proc_result bin_flush(conn *c, const struct bin_call *k);
 static enum proc_result bin_noop(conn *c, const struct bin_call *k);
 static enum proc_result bin_version(conn *c, const struct bin_call *k);
 static enum proc_result bin_stat(conn *c, const struct bin_call *k);
+static bool bin_stat_detail(conn *c, const struct bin_call *k, const char *arg);
 static enum proc_result bin_verbosity(conn *c, const struct bin_call *k);
 static enum proc_result bin_sasl(conn *c, const struct bin_call *k);
 
@@ -335,6 +337,10 @@ bin_get(conn *c, const struct bin_call *k)
 		                 (k->cmd->flags & BF_GAT) != 0);
 	else
 		it = store_get(k->key, req->keylen);
+	if (!(k->cmd->flags & (BF_GAT | BF_TOUCH)))
+		server_stats.cmd_get++;
+	if (!(k->cmd->flags & BF_TOUCH))
+		stats_prefix_get(k->key, req->keylen, it != NULL);
 	if (it == NULL) {
 		if (k->cmd->flags & BF_QUIET)
 			return PROC_DONE;
@@ -439,9 +445,11 @@ bin_update(conn *c, const struct bin_call *k)
 		flags = util_get_be32(k->ext);
 		exptime = util_get_be32(k->ext + 4);
 	}
-	if (vlen > settings.item_size_max)
+	stats_prefix_set(k->key, req->keylen);
+	if (vlen > settings.item_size_max) {
 		r = STORE_TOO_LARGE;
-	else
+		store_stats.store_too_large++;
+	} else
 		r = store_alloc(&it, k->key, req->keylen, flags,
 		                util_realtime((int64_t)exptime), vlen);
 	if (r != STORE_OK) {
@@ -454,11 +462,12 @@ bin_update(conn *c, const struct bin_call *k)
 			item *old = store_peek(k->key, req->keylen);
 			if (old != NULL) {
 				store_release(old);
-				store_delete(k->key, req->keylen, 0);
+				store_drop(k->key, req->keylen);
 			}
 		}
 		return bin_skip(c, vlen);
 	}
+	server_stats.cmd_set++; /* as memcached: once the item is allocated */
 	c->pend.op = k->cmd->op;
 	/* A cas on set/add/replace turns them into a cas command. */
 	if (cas != 0 && (k->cmd->op == STORE_SET || k->cmd->op == STORE_ADD ||
@@ -477,8 +486,10 @@ static enum proc_result
 bin_delete(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	enum store_result r =
-	    store_delete(k->key, req->keylen, bin_req_cas(req));
+	enum store_result r;
+
+	stats_prefix_delete(k->key, req->keylen);
+	r = store_delete(k->key, req->keylen, bin_req_cas(req));
 
 	if (r != STORE_OK)
 		bin_error(c, req->opcode, req->opaque, bin_status_of(r));
@@ -597,17 +608,51 @@ bin_stat(conn *c, const struct bin_call *k)
 
 	memcpy(group, k->key, req->keylen);
 	group[req->keylen] = '\0';
-	if (req->keylen == 0)
+	if (req->keylen == 0) {
 		stats_general(bin_stat_emit, &ctx);
-	else if (strcmp(group, "reset") == 0)
+	} else if (strcmp(group, "reset") == 0) {
 		stats_reset();
-	else if (strlen(group) != req->keylen ||
-	         !stats_group(group, bin_stat_emit, &ctx)) {
+	} else if (strncmp(group, "detail", 6) == 0) {
+		if (!bin_stat_detail(c, k, group + 6))
+			return PROC_DONE;
+	} else if (strlen(group) != req->keylen ||
+	           !stats_group(group, bin_stat_emit, &ctx)) {
 		bin_error(c, req->opcode, req->opaque, BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
 	bin_ok(c, req->opcode, req->opaque, 0);
 	return PROC_DONE;
+}
+
+/* stat "detail on|off|dump" (arg follows "detail"): the dump is one stat
+ * named "detailed" holding the PREFIX lines, as memcached sends it.
+ * Returns false if an error reply was sent instead. */
+static bool
+bin_stat_detail(conn *c, const struct bin_call *k, const char *arg)
+{
+	const struct bin_req *req = k->req;
+	size_t len;
+	char *dump;
+
+	if (strncmp(arg, " dump", 5) == 0) {
+		dump = stats_detail_dump(&len);
+		if (dump == NULL) {
+			bin_error(c, req->opcode, req->opaque,
+			          BIN_STATUS_ENOMEM);
+			return false;
+		}
+		bin_reply(c, BIN_CMD_STAT, req->opaque, BIN_STATUS_OK, 0, NULL,
+		          0, "detailed", 8, dump, (uint32_t)len);
+		free(dump);
+	} else if (strncmp(arg, " on", 3) == 0) {
+		stats_detail_enable(true);
+	} else if (strncmp(arg, " off", 4) == 0) {
+		stats_detail_enable(false);
+	} else {
+		bin_error(c, req->opcode, req->opaque, BIN_STATUS_KEY_ENOENT);
+		return false;
+	}
+	return true;
 }
 
 /* verbosity: sets the log level. memcached 1.6.18 mishandles this opcode;

@@ -815,10 +815,10 @@ meta_ms(conn *c, struct meta_req *r)
 	int i, slot = 0;
 	item *it;
 
-	server_stats.cmd_set++;
 	switch (store_alloc(&it, r->lkey, r->nlkey, r->cflags,
 	                    util_realtime(r->ttl), r->vlen)) {
 	case STORE_OK:
+		server_stats.cmd_set++; /* once allocated, as memcached */
 		break;
 	case STORE_TOO_LARGE:
 		conn_out_str(c, "SERVER_ERROR object too large for cache\r\n");

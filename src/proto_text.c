@@ -547,7 +547,9 @@ text_exec_get(conn *c, struct text_req *req)
 		} else {
 			it = store_get(key, nkey);
 		}
-		server_stats.cmd_get++;
+		stats_prefix_get(key, nkey, it != NULL);
+		if (!touch)
+			server_stats.cmd_get++; /* gat counts as cmd_touch */
 		if (it == NULL)
 			continue;
 		text_out_value(c, it, with_cas);
@@ -603,7 +605,7 @@ text_exec_store(conn *c, struct text_req *req)
 	item *it = NULL;
 	enum store_result r;
 
-	server_stats.cmd_set++;
+	stats_prefix_set(req->key, req->nkey);
 	r = store_alloc(&it, req->key, req->nkey, req->flags,
 	                util_realtime(req->exptime), req->nbytes);
 	if (r != STORE_OK) {
@@ -616,9 +618,10 @@ text_exec_store(conn *c, struct text_req *req)
 		conn_swallow(c, (size_t)req->nbytes + 2);
 		/* A failed set must not leave the old value behind. */
 		if (req->cmd == TXT_SET)
-			store_delete(req->key, req->nkey, 0);
+			store_drop(req->key, req->nkey);
 		return c->state == CONN_SWALLOW ? PROC_NREAD : PROC_DONE;
 	}
+	server_stats.cmd_set++; /* as memcached: once the item is allocated */
 	c->pend.op = ops[req->cmd];
 	c->pend.cas = req->cas;
 	c->pend.noreply = req->noreply;
@@ -675,6 +678,34 @@ text_stat_emit(void *ctx, const char *name, const char *value)
 	conn_out_commit(c, 8 + nn + vn);
 }
 
+/* "stats detail on|off|dump" (arg is the word after "detail"). */
+static void
+text_exec_stats_detail(conn *c, const char *arg)
+{
+	char *dump;
+	size_t len;
+
+	if (strcmp(arg, "on") == 0) {
+		stats_detail_enable(true);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "off") == 0) {
+		stats_detail_enable(false);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "dump") == 0) {
+		dump = stats_detail_dump(&len);
+		if (dump == NULL) {
+			text_reply_err(c, "SERVER_ERROR out of memory writing "
+			                  "stats");
+			return;
+		}
+		conn_out(c, dump, len);
+		free(dump);
+	} else {
+		conn_out_str(c, "CLIENT_ERROR usage: stats detail on|off|dump"
+		                "\r\n");
+	}
+}
+
 /* stats [group]. */
 static void
 text_exec_stats(conn *c, struct text_req *req)
@@ -697,12 +728,13 @@ text_exec_stats(conn *c, struct text_req *req)
 		conn_out(c, "RESET\r\n", 7);
 		return;
 	}
-	if (strcmp(group, "detail dump") == 0 ||
-	    strcmp(group, "detail on") == 0 ||
-	    strcmp(group, "detail off") == 0) {
-		conn_out(
-		    c, strcmp(group, "detail dump") == 0 ? "END\r\n" : "OK\r\n",
-		    strcmp(group, "detail dump") == 0 ? 5 : 4);
+	if (strcmp(group, "detail") == 0 || strncmp(group, "detail ", 7) == 0) {
+		char *arg = group + 6, *end;
+
+		arg += strspn(arg, " ");
+		end = arg + strcspn(arg, " ");
+		*end = '\0';
+		text_exec_stats_detail(c, arg);
 		return;
 	}
 	if (!stats_group(group, text_stat_emit, c)) {
@@ -754,6 +786,7 @@ text_execute(conn *c, struct text_req *req)
 		text_exec_arith(c, req);
 		return PROC_DONE;
 	case TXT_DELETE:
+		stats_prefix_delete(req->key, req->nkey);
 		switch (store_delete(req->key, req->nkey, 0)) {
 		case STORE_OK:
 			REPLY(c, req->noreply, "DELETED");

@@ -168,7 +168,12 @@ struct repl_counters {
 	uint64_t queue_overflows;
 	uint64_t timeouts;
 	uint64_t malformed;
-	uint64_t apply_failed;      /* items we could not allocate */
+	uint64_t apply_failed; /* items we could not allocate */
+	/* Changes from the peer applied here (they are not client commands:
+	 * cmd_set, delete_hits and the like do not count them), and those
+	 * skipped because what we hold is newer. */
+	uint64_t applied_items, applied_deletes, applied_touches;
+	uint64_t applied_flushes, applied_older;
 	uint64_t partial_resyncs;   /* resyncs we served from the backlog */
 	uint64_t backlog_overflows; /* times the backlog dropped old bytes */
 	uint64_t sync_fallbacks;    /* -o repl_sync fell back to async */
@@ -1624,7 +1629,10 @@ apply_item(const struct repl_msg *m)
 	it->iflags |= m->iflags; /* meta stale mark and win token */
 	it->version = m->version;
 	it->origin = m->origin;
-	(void)store_apply_item(it);
+	if (store_apply_item(it))
+		repl.st.applied_items++;
+	else
+		repl.st.applied_older++;
 }
 
 /* Queues an ACK with the bytes of the peer's stream we have applied. */
@@ -1683,17 +1691,23 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 	case REPL_DELETE:
 		store_observe_version(m->version);
 		store_observe_cas(m->cas);
-		(void)store_apply_delete(m->key, m->nkey, m->version,
-		                         m->origin);
+		if (store_apply_delete(m->key, m->nkey, m->version, m->origin))
+			repl.st.applied_deletes++;
+		else
+			repl.st.applied_older++;
 		break;
 	case REPL_TOUCH:
 		store_observe_version(m->version);
-		(void)store_apply_touch(m->key, m->nkey, m->exptime, m->version,
-		                        m->origin);
+		if (store_apply_touch(m->key, m->nkey, m->exptime, m->version,
+		                      m->origin))
+			repl.st.applied_touches++;
+		else
+			repl.st.applied_older++;
 		break;
 	case REPL_FLUSH:
 		store_observe_version(m->version);
 		store_apply_flush(m->when, m->version);
+		repl.st.applied_flushes++;
 		break;
 	case REPL_COPY_BEGIN:
 		store_reserve(m->count);
@@ -2305,6 +2319,11 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit_u64(emit, ctx, "repl_queue_records", l != NULL ? l->ring_cnt : 0);
 	emit_u64(emit, ctx, "repl_items_sent", repl.st.items_sent);
 	emit_u64(emit, ctx, "repl_items_received", repl.st.items_received);
+	emit_u64(emit, ctx, "repl_applied_items", repl.st.applied_items);
+	emit_u64(emit, ctx, "repl_applied_deletes", repl.st.applied_deletes);
+	emit_u64(emit, ctx, "repl_applied_touches", repl.st.applied_touches);
+	emit_u64(emit, ctx, "repl_applied_flushes", repl.st.applied_flushes);
+	emit_u64(emit, ctx, "repl_applied_older", repl.st.applied_older);
 	emit_u64(emit, ctx, "repl_bytes_sent", repl.st.bytes_sent);
 	emit_u64(emit, ctx, "repl_bytes_received", repl.st.bytes_received);
 	emit_u64(emit, ctx, "repl_full_copies", repl.st.full_copies);

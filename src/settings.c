@@ -252,8 +252,9 @@ static const char *const usage_lines[] = {
     "-n, --slab-min-size=<bytes> min space used for key+value+flags "
     "(default: 48)",
     "-L, --enable-largepages   try to use large memory pages (if available)",
-    "-D <char>                 prefix delimiter for per-prefix stats "
-    "(ignored)",
+    "-D <char>                 use <char> as the delimiter between key "
+    "prefixes and IDs, for per-prefix stats (\"stats detail dump\"); turns "
+    "them on",
     "-t, --threads=<num>       number of threads (accepted; one event loop)",
     "-R, --max-reqs-per-event  maximum number of requests per event "
     "(default: 20)",
@@ -393,6 +394,8 @@ settings_init(void)
 
 	settings.shutdown_command = false;
 	settings.flush_enabled = true;
+	settings.prefix_delimiter = ':';
+	settings.detail_enabled = false;
 
 	settings.repl_port = 11212;
 	settings.repl_qsize = REPL_QSIZE_DEFAULT;
@@ -1079,7 +1082,12 @@ settings_parse(int argc, char **argv)
 			settings.large_pages = true;
 			break;
 		case 'D':
-			rc = ignored_flag("-D (per-prefix stats)");
+			if (optarg[0] == '\0') {
+				rc = usage_error("No delimiter specified");
+			} else {
+				settings.prefix_delimiter = optarg[0];
+				settings.detail_enabled = true;
+			}
 			break;
 		case 't':
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
