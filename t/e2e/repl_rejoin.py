@@ -208,6 +208,7 @@ def rejoin_raw(port, rport):
                  "the clients were held (repl_ready_held_total %s)" %
                  st.get("repl_ready_held_total"))
     mctest.eq(st.get("repl_ready_held"), "0", "none held any more")
+    print("# B held its clients for %s ms" % st.get("repl_ready_ms"))
     mctest.check("0" in poller.seen,
                  "stats answered while holding (repl_ready 0)",
                  repr(poller.seen))
