@@ -587,6 +587,7 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 	struct repl_conn **pp;
 	char reason[128];
 	bool was_linked = l->linked;
+	bool connecting = l->state == REPL_CONNECTING;
 	va_list ap;
 
 	if (l->dead)
@@ -640,7 +641,11 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 		                  : NULL);
 	}
 
-	if (repl.holding && repl.links == NULL)
+	/* Holding clients for the first copy: a failed connect means no
+	 * peer, a link lost during the copy leaves this node with what it
+	 * got; a handshake that ended (the peer refused, or was not ready)
+	 * leaves the hold to the reconnect and the timeout. */
+	if (repl.holding && repl.links == NULL && (was_linked || connecting))
 		ready_end(was_linked ? "peer lost" : "no peer");
 	if (repl.draining) {
 		if (l == repl.drain_link)
@@ -2373,8 +2378,13 @@ sync_online(struct repl_conn *l)
  *
  * The hold ends, once and for all for this process, when the peer's full
  * copy has been applied (COPY_END, or a partial resync's first PING),
- * when no link is left (the connect failed, the peer refused, or the link
- * broke), or after -o repl_ready_timeout seconds. Then every held
+ * when the connect to the peer fails with no other link left (nobody
+ * there), when the link breaks during the copy (this node serves what it
+ * got), or after -o repl_ready_timeout seconds. A handshake that ends
+ * without a link does not end it: the peer's daemon is up and holds the
+ * data, and its refusal may pass (it says "already linked" until it
+ * notices, within its repl_timeout, that our previous process died); the
+ * connect is retried every second meanwhile. Then every held
  * connection is resumed in the order it was held, from its own event: its
  * writes run after the copy, in the order the client sent them, and win
  * over the copied values as any later write does.

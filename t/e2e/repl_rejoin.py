@@ -412,6 +412,42 @@ def no_hold_cases(port, rport):
     c.stop()
     ls.close()
 
+    # A peer whose daemon is up but refuses (closes at once, as one that
+    # still sees our previous process linked would): the node keeps
+    # holding and retries, until the timeout.
+    ls = socket.socket()
+    ls.bind((B_HOST, 0))
+    ls.listen(8)
+    stop = threading.Event()
+
+    def refuse():
+        ls.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = ls.accept()
+                conn.close()
+            except OSError:
+                pass
+    t = threading.Thread(target=refuse, daemon=True)
+    t.start()
+    refusing = "%s:%d" % (B_HOST, ls.getsockname()[1])
+    c = start(A_HOST, port, rport,
+              extra=["-x", refusing, "-o", "repl_ready_timeout=3"])
+    cl = c.client(10)
+    got = cl.get("nothing")
+    st = cl.stats("replication")
+    mctest.eq(got, None, "refusing peer: the get is answered after the hold")
+    mctest.check("replication: serving (timeout)" in c.log().splitlines(),
+                 "refusing peer: held until the timeout", c.log())
+    mctest.check(int(st.get("repl_connect_attempts", "0")) >= 2,
+                 "refusing peer: the connect was retried while holding (%s)"
+                 % st.get("repl_connect_attempts"))
+    cl.close()
+    c.stop()
+    stop.set()
+    t.join(5)
+    ls.close()
+
 
 def main():
     try:
