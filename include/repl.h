@@ -40,20 +40,9 @@ void repl_stats(stat_emit_fn emit, void *ctx, bool detail);
 /* Frees everything (tests, valgrind). */
 void repl_destroy(void);
 
-/* A rejoining node (-x) holds client requests until its first copy from
- * the peer is complete, the peer is found absent, or -o
- * repl_ready_timeout passes (see doc/replication.md). */
-struct conn;
-/* Returns false while client requests are to be held. */
-bool repl_ready(void);
-/* Holds c (CONN_WAIT_READY) until the node is ready; then conn_resume(c)
- * is called from the event loop, in the order the connections came. */
-void repl_ready_wait(struct conn *c);
-/* Removes c from the ready queue (c is closing). */
-void repl_ready_forget(struct conn *c);
-
 /* Synchronous mode (-o repl_sync): a client batch that changed the store
  * is answered only once the peer has acknowledged applying it. */
+struct conn;
 /* Returns true when writes are to be held: -o repl_sync, the link online,
  * and no fallback to async in force. */
 bool repl_sync_active(void);

@@ -49,6 +49,7 @@
 #include "proto_bin.h"
 #include "proto_text.h"
 #include "repl.h"
+#include "repl_ready.h"
 #include "stats.h"
 #include "util.h"
 

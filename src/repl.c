@@ -22,7 +22,8 @@
  *
  * A node started with -x comes up empty (or stale) while its peer holds
  * the data: until the peer's full copy has arrived it holds client
- * requests instead of answering gets as misses (see "Readiness" below).
+ * requests instead of answering gets as misses (repl_ready.c); this file
+ * tells it when the copy is complete or the peer is absent.
  */
 #include "config.h"
 
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,6 +53,7 @@
 #include "log.h"
 #include "repl.h"
 #include "repl_proto.h"
+#include "repl_ready.h"
 #include "settings.h"
 #include "store.h"
 #include "util.h"
@@ -227,16 +228,6 @@ static struct {
 	bool sync_fallen;           /* fell back; "resumed" still to say */
 	struct event *sync_release; /* resumes released connections */
 	struct event *sync_timer;   /* the oldest waiter's deadline */
-	/* readiness: client connections held until the first copy */
-	bool holding;                   /* requests are being held */
-	const char *ready_why;          /* why it serves ("not held" ...) */
-	TAILQ_HEAD(, conn) ready_queue; /* held connections, oldest first */
-	size_t ready_waiting;
-	uint64_t ready_held_total; /* connections ever held */
-	uint64_t ready_start_ms;
-	uint64_t ready_ms;           /* how long requests were held */
-	struct event *ready_timer;   /* -o repl_ready_timeout */
-	struct event *ready_release; /* resumes the held connections */
 	/* stats */
 	struct repl_counters st;
 	char last_error[128];
@@ -264,7 +255,6 @@ static void drain_finish(const char *why);
 static void sync_fallback(const char *why);
 static void sync_acked(struct repl_conn *l);
 static void sync_online(struct repl_conn *l);
-static void ready_end(const char *why);
 
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
@@ -645,8 +635,8 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 	 * peer, a link lost during the copy leaves this node with what it
 	 * got; a handshake that ended (the peer refused, or was not ready)
 	 * leaves the hold to the reconnect and the timeout. */
-	if (repl.holding && repl.links == NULL && (was_linked || connecting))
-		ready_end(was_linked ? "peer lost" : "no peer");
+	if (!repl_ready() && repl.links == NULL && (was_linked || connecting))
+		repl_ready_end(was_linked ? "peer lost" : "no peer");
 	if (repl.draining) {
 		if (l == repl.drain_link)
 			drain_finish(reason);
@@ -1020,7 +1010,7 @@ repl_connect_start(void)
 		snprintf(repl.last_error, sizeof(repl.last_error),
 		         "resolve %.64s: %s", repl.peer_host, gai_strerror(rc));
 		if (repl.links == NULL)
-			ready_end("no peer");
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
@@ -1033,7 +1023,7 @@ repl_connect_start(void)
 			close(fd);
 		freeaddrinfo(res);
 		if (repl.links == NULL)
-			ready_end("no peer");
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
@@ -1817,7 +1807,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		repl.st.full_copies_received++;
 		log_debug("replication: copy received (%llu items)",
 		          (unsigned long long)m->count);
-		ready_end("copy complete");
+		repl_ready_end("copy complete");
 		check_start(l);
 		break;
 	case REPL_PING:
@@ -1830,7 +1820,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 			l->rx_valid = true;
 			log_debug("replication: peer resumes from offset %llu",
 			          (unsigned long long)m->offset);
-			ready_end("copy complete");
+			repl_ready_end("copy complete");
 			check_start(l);
 		} else if (l->peer_copy_done) {
 			if (l->rx_valid && l->rx_off != m->offset)
@@ -2364,113 +2354,6 @@ sync_online(struct repl_conn *l)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Readiness: holding clients until the first copy                         */
-/* ---------------------------------------------------------------------- */
-
-/*
- * A node started with -x has just come up: if its peer is alive, the peer
- * holds the data and this node holds nothing (or stale values). Answering
- * a get as a miss then does harm beyond a cache miss: a PHP session read
- * as empty is written back empty, and that write wins on both nodes. So
- * conn.c asks repl_ready() before each client request; while it is false
- * the connection is held (CONN_WAIT_READY) and queued here, its request
- * still buffered, and "stats"/"version" alone still run.
- *
- * The hold ends, once and for all for this process, when the peer's full
- * copy has been applied (COPY_END, or a partial resync's first PING),
- * when the connect to the peer fails with no other link left (nobody
- * there), when the link breaks during the copy (this node serves what it
- * got), or after -o repl_ready_timeout seconds. A handshake that ends
- * without a link does not end it: the peer's daemon is up and holds the
- * data, and its refusal may pass (it says "already linked" until it
- * notices, within its repl_timeout, that our previous process died); the
- * connect is retried every second meanwhile. Then every held
- * connection is resumed in the order it was held, from its own event: its
- * writes run after the copy, in the order the client sent them, and win
- * over the copied values as any later write does.
- */
-
-/* Returns false while client requests are held for the first copy. */
-bool
-repl_ready(void)
-{
-	return !repl.holding;
-}
-
-/* Starts holding client requests (with -x and a non-zero timeout). */
-static void
-ready_begin(void)
-{
-	struct timeval tv = {settings.repl_ready_timeout, 0};
-
-	if (repl.peer_host[0] == '\0' || settings.repl_ready_timeout <= 0) {
-		repl.ready_why = "not held";
-		return;
-	}
-	repl.holding = true;
-	repl.ready_why = "holding";
-	repl.ready_start_ms = mono_ms();
-	evtimer_add(repl.ready_timer, &tv);
-	log_info("replication: holding clients until the copy is complete");
-}
-
-/* Stops holding (why: "copy complete", "timeout", "no peer", "peer
- * lost"), logs it at -v and resumes the held connections. */
-static void
-ready_end(const char *why)
-{
-	if (!repl.holding)
-		return;
-	repl.holding = false;
-	repl.ready_why = why;
-	repl.ready_ms = mono_ms() - repl.ready_start_ms;
-	event_del(repl.ready_timer);
-	log_info("replication: serving (%s)", why);
-	log_debug("replication: held %zu connections for %llu ms",
-	          repl.ready_waiting, (unsigned long long)repl.ready_ms);
-	if (!TAILQ_EMPTY(&repl.ready_queue))
-		event_active(repl.ready_release, EV_TIMEOUT, 0);
-}
-
-/* -o repl_ready_timeout passed before the copy completed. */
-static void
-ready_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ready_end("timeout");
-}
-
-/* Resumes the held connections, oldest first. */
-static void
-ready_release_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c;
-
-	while ((c = TAILQ_FIRST(&repl.ready_queue)) != NULL) {
-		TAILQ_REMOVE(&repl.ready_queue, c, wait_entry);
-		repl.ready_waiting--;
-		conn_resume(c);
-	}
-}
-
-/* Holds c until the node is ready. */
-void
-repl_ready_wait(struct conn *c)
-{
-	conn_hold(c, CONN_WAIT_READY);
-	TAILQ_INSERT_TAIL(&repl.ready_queue, c, wait_entry);
-	repl.ready_waiting++;
-	repl.ready_held_total++;
-}
-
-/* Removes a closing connection from the ready queue. */
-void
-repl_ready_forget(struct conn *c)
-{
-	TAILQ_REMOVE(&repl.ready_queue, c, wait_entry);
-	repl.ready_waiting--;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Stats                                                                   */
 /* ---------------------------------------------------------------------- */
 
@@ -2534,18 +2417,10 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit(ctx, "repl_sync", repl_sync_active() ? "on" : "off");
 	emit_u64(emit, ctx, "repl_sync_waiting", repl.sync_waiting);
 	emit_u64(emit, ctx, "repl_sync_fallbacks", repl.st.sync_fallbacks);
-	emit_u64(emit, ctx, "repl_ready", !repl.holding);
+	repl_ready_stats(emit, ctx, false);
 	if (!detail)
 		return;
-	emit(ctx, "repl_ready_reason",
-	     repl.ready_why != NULL ? repl.ready_why : "not held");
-	emit_u64(emit, ctx, "repl_ready_held", repl.ready_waiting);
-	emit_u64(emit, ctx, "repl_ready_held_total", repl.ready_held_total);
-	emit_u64(emit, ctx, "repl_ready_ms",
-	         repl.holding ? mono_ms() - repl.ready_start_ms
-	                      : repl.ready_ms);
-	emit_u64(emit, ctx, "repl_ready_timeout",
-	         (uint64_t)settings.repl_ready_timeout);
+	repl_ready_stats(emit, ctx, true);
 	emit_u64(emit, ctx, "repl_node_id", store_node_id);
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)repl.run_id);
 	emit(ctx, "repl_run_id", buf);
@@ -2691,12 +2566,8 @@ repl_init(struct event_base *base)
 	repl.timer = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
 	repl.sync_release = event_new(base, -1, 0, sync_release_cb, NULL);
 	repl.sync_timer = evtimer_new(base, sync_timer_cb, NULL);
-	repl.ready_timer = evtimer_new(base, ready_timer_cb, NULL);
-	repl.ready_release = event_new(base, -1, 0, ready_release_cb, NULL);
-	TAILQ_INIT(&repl.ready_queue);
 	if (repl.reaper == NULL || repl.timer == NULL ||
 	    repl.sync_release == NULL || repl.sync_timer == NULL ||
-	    repl.ready_timer == NULL || repl.ready_release == NULL ||
 	    event_add(repl.timer, &sec) < 0)
 		fatalx("replication: cannot set up timers");
 	store_mutation_hook = repl_hook;
@@ -2720,7 +2591,7 @@ repl_init(struct event_base *base)
 		          "host that reaches port %d can replicate to and from "
 		          "this node; set -x <peer> or -o repl_secret=<file>",
 		          settings.repl_port);
-	ready_begin();
+	repl_ready_begin(base, repl.peer_host[0] != '\0');
 	if (repl.peer_host[0] != '\0')
 		repl_connect_start();
 	else
@@ -2750,10 +2621,7 @@ repl_destroy(void)
 		event_free(repl.sync_release);
 	if (repl.sync_timer != NULL)
 		event_free(repl.sync_timer);
-	if (repl.ready_timer != NULL)
-		event_free(repl.ready_timer);
-	if (repl.ready_release != NULL)
-		event_free(repl.ready_release);
+	repl_ready_destroy();
 	if (store_mutation_hook == repl_hook)
 		store_mutation_hook = NULL;
 	if (repl.secret != NULL) {
