@@ -410,6 +410,29 @@ def no_hold_cases(port, rport):
                  "mute peer: serving (timeout)", c.log())
     cl.close()
     c.stop()
+
+    # SIGTERM while clients are held: they are closed, the daemon exits 0.
+    c = start(A_HOST, port, rport,
+              extra=["-x", mute, "-o", "repl_ready_timeout=60,repl_timeout=30"])
+    held = [c.client(10) for _ in range(3)]
+    for h in held:
+        h.send("set k 0 0 1\r\nx\r\nget k\r\n")
+    st = c.client(10)
+    end = time.time() + 10
+    while time.time() < end and \
+            st.stats("replication").get("repl_ready_held") != "3":
+        time.sleep(0.05)
+    mctest.eq(st.stats("replication").get("repl_ready_held"), "3",
+              "three clients held")
+    st.close()
+    mctest.eq(c.stop(), 0, "SIGTERM while holding: exit 0")
+    for h in held:
+        try:
+            got = h.sock.recv(100)
+        except OSError:
+            got = b""
+        mctest.eq(got, b"", "a held client is closed unanswered")
+        h.close()
     ls.close()
 
     # A peer whose daemon is up but refuses (closes at once, as one that
