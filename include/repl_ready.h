@@ -17,9 +17,13 @@ struct conn;
 /* At start: holds client requests from now on if the node has a peer
  * (-x) and -o repl_ready_timeout is above 0; logs it at -v. */
 void repl_ready_begin(struct event_base *base, bool has_peer);
-/* Ends the hold (why: "copy complete", "no peer", "peer lost", ...),
+/* Ends the hold (why: "copy complete", "no peer", "peer lost",
+ * "peer refused", "timeout"),
  * logs it at -v and resumes the held connections; once per process. */
 void repl_ready_end(const char *why);
+/* At a clean shutdown: the hold never ends now; the held connections are
+ * closed unanswered with the others. */
+void repl_ready_shutdown(void);
 /* Returns false while client requests are to be held. */
 bool repl_ready(void);
 /* Holds c (CONN_WAIT_READY) until the node is ready; then conn_resume(c)

@@ -631,12 +631,14 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 		                  : NULL);
 	}
 
-	/* Holding clients for the first copy: a failed connect means no
-	 * peer, a link lost during the copy leaves this node with what it
-	 * got; a handshake that ended (the peer refused, or was not ready)
-	 * leaves the hold to the reconnect and the timeout. */
-	if (!repl_ready() && repl.links == NULL && (was_linked || connecting))
-		repl_ready_end(was_linked ? "peer lost" : "no peer");
+	/* Holding clients for the first copy and no link left: the peer is
+	 * down, refused us, or went away during the copy; serving what this
+	 * node has beats serving nothing. (Not while shutting down: the held
+	 * clients are closed unanswered.) */
+	if (!repl_ready() && repl.links == NULL && !repl.draining)
+		repl_ready_end(was_linked   ? "peer lost"
+		               : connecting ? "no peer"
+		                            : "peer refused");
 	if (repl.draining) {
 		if (l == repl.drain_link)
 			drain_finish(reason);
@@ -2110,6 +2112,7 @@ repl_drain(void (*done)(void))
 	}
 	repl.draining = true;
 	repl.drain_done = done;
+	repl_ready_shutdown();
 	listener_close();
 	ln = linked();
 	for (l = repl.links; l != NULL; l = next) {

@@ -10,17 +10,15 @@
  *
  * repl.c ends the hold, once and for all for this process, when the
  * peer's full copy has been applied (COPY_END, or a partial resync's first
- * PING), when the connect to the peer fails with no other link left
- * (nobody there), or when the link breaks during the copy (this node
- * serves what it got); the timer ends it after -o repl_ready_timeout
- * seconds. A handshake that ends without a link does not end it: the
- * peer's daemon is up and holds the data, and its refusal may pass (it
- * says "already linked" until it notices, within its repl_timeout, that
- * our previous process died); the connect is retried every second
- * meanwhile. Then every held connection is resumed in the order it was
- * held, from its own event (never inside the link's callback): its writes
- * run after the copy, in the order the client sent them, and win over the
- * copied values as any later write does.
+ * PING), or when no link is left: the connect failed (nobody there), the
+ * handshake ended without a link (the peer refused us, or we it: a secret
+ * or version mismatch the next try would repeat), or the link broke
+ * during the copy; this node then serves what it has, which beats serving
+ * nothing. The timer ends it after -o repl_ready_timeout seconds. Then
+ * every held connection is resumed in the order it was held, from its own
+ * event (never inside the link's callback): its writes run after the
+ * copy, in the order the client sent them, and win over the copied values
+ * as any later write does.
  */
 #include "config.h"
 
@@ -80,7 +78,8 @@ repl_ready_begin(struct event_base *base, bool has_peer)
 }
 
 /* Stops holding (why: "copy complete", "timeout", "no peer", "peer
- * lost"), logs it at -v and resumes the held connections. */
+ * refused", "peer lost"), logs it at -v and resumes the held
+ * connections. */
 void
 repl_ready_end(const char *why)
 {
@@ -95,6 +94,15 @@ repl_ready_end(const char *why)
 	          ready.waiting, (unsigned long long)ready.held_ms);
 	if (!TAILQ_EMPTY(&ready.queue))
 		event_active(ready.release, EV_TIMEOUT, 0);
+}
+
+/* Stops the timer: held connections stay held until conn_shutdown()
+ * closes them (answering them now would serve misses). */
+void
+repl_ready_shutdown(void)
+{
+	if (ready.timer != NULL)
+		event_del(ready.timer);
 }
 
 /* -o repl_ready_timeout passed before the copy completed. */
