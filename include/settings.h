@@ -61,6 +61,7 @@ struct settings {
 	size_t repl_backlog;      /* -o repl_backlog, bytes */
 	bool repl_sync;           /* -o repl_sync */
 	int repl_sync_timeout_ms; /* -o repl_sync_timeout, ms */
+	int repl_ready_timeout;   /* -o repl_ready_timeout, s, 0 = no hold */
 	char *repl_secret_file;   /* -o repl_secret */
 	int tombstone_ttl;        /* -o tombstone_ttl, seconds */
 };

@@ -19,7 +19,14 @@
  * store is walked DIGEST_SLICE_ITEMS items per event-loop turn, from a
  * zero-timeout timer, so that the loop polls the sockets between slices.
  * Digests are serialised: one walk (one store iterator, which pauses the
- * hash table's growth) at a time, the others queued in order. */
+ * hash table's growth) at a time, the others queued in order.
+ *
+ * A node started with -x holds its clients' requests until its first copy
+ * from the peer is complete (repl_ready()): the request about to run is
+ * left in the buffer, the connection goes to CONN_WAIT (kind
+ * CONN_WAIT_READY) and waits in repl.c's queue; "stats" and "version"
+ * still run, so that health checks and operators see the state. Each held
+ * connection later runs its requests in the order they came. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -43,6 +50,7 @@
 #include "proto_bin.h"
 #include "proto_text.h"
 #include "repl.h"
+#include "repl_ready.h"
 #include "stats.h"
 #include "util.h"
 
@@ -93,6 +101,7 @@ static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_digest_forget(conn *c);
 static void conn_listen_all(void);
 static uint64_t mono_us(void);
+static bool conn_admin_request(const conn *c);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -564,6 +573,8 @@ conn_close(conn *c, const char *reason)
 	if (c->state == CONN_WAIT) {
 		if (c->wait_kind == CONN_WAIT_DIGEST)
 			conn_digest_forget(c);
+		else if (c->wait_kind == CONN_WAIT_READY)
+			repl_ready_forget(c);
 		else
 			repl_sync_forget(c);
 		c->state = c->sync_prev_state;
@@ -1020,6 +1031,10 @@ conn_process(conn *c)
 				bin = false;
 			c->proto = bin ? CONN_PROTO_BINARY : CONN_PROTO_ASCII;
 		}
+		if (!repl_ready() && !conn_admin_request(c)) {
+			repl_ready_wait(c); /* the request stays buffered */
+			return;
+		}
 		conn_parsing = c;
 		r = c->proto == CONN_PROTO_BINARY ? proto_bin_process(c)
 		                                  : proto_text_process(c);
@@ -1078,10 +1093,8 @@ conn_sync_hold(conn *c, uint64_t before)
 	after = repl_sync_point();
 	if (after == before || !repl_sync_active())
 		return false;
-	c->sync_prev_state = c->state;
 	c->sync_wait_offset = after;
-	c->wait_kind = CONN_WAIT_SYNC;
-	conn_set_state(c, CONN_WAIT);
+	conn_hold(c, CONN_WAIT_SYNC);
 	repl_sync_wait(c);
 	return true;
 }
@@ -1156,9 +1169,45 @@ out:
 		conn_update_events(c);
 }
 
-/* Releases a connection held in CONN_WAIT (sync replication): sends the
- * held answers, then runs the requests already buffered, which may hold it
- * again. */
+/* Returns true if the next buffered request is a text "stats" or
+ * "version" (or may still become one: its first bytes are a prefix), which
+ * run even while requests are held for the first copy. */
+static bool
+conn_admin_request(const conn *c)
+{
+	static const char *const names[] = {"stats", "version"};
+	const char *p = c->rbuf + c->rpos;
+	size_t n = c->rlen - c->rpos, i;
+
+	if (c->proto != CONN_PROTO_ASCII)
+		return false;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t len = strlen(names[i]);
+
+		if (n < len) {
+			if (memcmp(p, names[i], n) == 0)
+				return true;
+			continue;
+		}
+		if (memcmp(p, names[i], len) == 0 &&
+		    (n == len || p[len] == ' ' || p[len] == '\r' ||
+		     p[len] == '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* Holds c in CONN_WAIT: no reading, no writing, until conn_resume(). */
+void
+conn_hold(conn *c, enum conn_wait_kind kind)
+{
+	c->sync_prev_state = c->state;
+	c->wait_kind = kind;
+	conn_set_state(c, CONN_WAIT);
+}
+
+/* Releases a connection held in CONN_WAIT: sends the held answers, then
+ * runs the requests already buffered, which may hold it again. */
 void
 conn_resume(conn *c)
 {
@@ -1217,9 +1266,7 @@ conn_digest_wait(conn *c, uint32_t parts, uint32_t lo, uint32_t hi,
 	now = repl_sync_point();
 	c->digest_sync_point =
 	    settings.repl_sync && now != proc_sync_before ? now : 0;
-	c->sync_prev_state = c->state;
-	c->wait_kind = CONN_WAIT_DIGEST;
-	conn_set_state(c, CONN_WAIT);
+	conn_hold(c, CONN_WAIT_DIGEST);
 	c->digest_next = NULL;
 	if (digest_tail != NULL)
 		digest_tail->digest_next = c;

@@ -19,6 +19,11 @@
  * was made (HELLO included): PING carries the sender's offset, ACK the
  * receiver's applied offset. The clean-shutdown drain waits for an ACK that
  * covers everything queued.
+ *
+ * A node started with -x comes up empty (or stale) while its peer holds
+ * the data: until the peer's full copy has arrived it holds client
+ * requests instead of answering gets as misses (repl_ready.c); this file
+ * tells it when the copy is complete or the peer is absent.
  */
 #include "config.h"
 
@@ -48,6 +53,7 @@
 #include "log.h"
 #include "repl.h"
 #include "repl_proto.h"
+#include "repl_ready.h"
 #include "settings.h"
 #include "store.h"
 #include "util.h"
@@ -520,6 +526,7 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 	struct repl_conn **pp;
 	char reason[128];
 	bool was_linked = l->linked;
+	bool connecting = l->state == REPL_CONNECTING;
 	va_list ap;
 
 	if (l->dead)
@@ -573,6 +580,14 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 		                  : NULL);
 	}
 
+	/* Holding clients for the first copy and no link left: the peer is
+	 * down, refused us, or went away during the copy; serving what this
+	 * node has beats serving nothing. (Not while shutting down: the held
+	 * clients are closed unanswered.) */
+	if (!repl_ready() && repl.links == NULL && !repl.draining)
+		repl_ready_end(was_linked   ? "peer lost"
+		               : connecting ? "no peer"
+		                            : "peer refused");
 	if (repl.draining) {
 		if (l == repl.drain_link)
 			drain_finish(reason);
@@ -923,6 +938,8 @@ repl_connect_start(void)
 		          gai_strerror(rc));
 		snprintf(repl.last_error, sizeof(repl.last_error),
 		         "resolve %.64s: %s", repl.peer_host, gai_strerror(rc));
+		if (repl.links == NULL)
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
@@ -934,6 +951,8 @@ repl_connect_start(void)
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
+		if (repl.links == NULL)
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
@@ -1726,6 +1745,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		repl.st.full_copies_received++;
 		log_debug("replication: copy received (%llu items)",
 		          (unsigned long long)m->count);
+		repl_ready_end("copy complete");
 		check_start(l);
 		break;
 	case REPL_PING:
@@ -1738,6 +1758,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 			l->rx_valid = true;
 			log_debug("replication: peer resumes from offset %llu",
 			          (unsigned long long)m->offset);
+			repl_ready_end("copy complete");
 			check_start(l);
 		} else if (l->peer_copy_done) {
 			if (l->rx_valid && l->rx_off != m->offset)
@@ -2026,6 +2047,7 @@ repl_drain(void (*done)(void))
 	}
 	repl.draining = true;
 	repl.drain_done = done;
+	repl_ready_shutdown();
 	listener_close();
 	ln = linked();
 	for (l = repl.links; l != NULL; l = next) {
@@ -2338,8 +2360,10 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit(ctx, "repl_sync", repl_sync_active() ? "on" : "off");
 	emit_u64(emit, ctx, "repl_sync_waiting", repl.sync_waiting);
 	emit_u64(emit, ctx, "repl_sync_fallbacks", repl.st.sync_fallbacks);
+	repl_ready_stats(emit, ctx, false);
 	if (!detail)
 		return;
+	repl_ready_stats(emit, ctx, true);
 	emit_u64(emit, ctx, "repl_node_id", store_node_id);
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)repl.run_id);
 	emit(ctx, "repl_run_id", buf);
@@ -2514,6 +2538,7 @@ repl_init(struct event_base *base)
 		          "host that reaches port %d can replicate to and from "
 		          "this node; set -x <peer> or -o repl_secret=<file>",
 		          settings.repl_port);
+	repl_ready_begin(base, repl.peer_host[0] != '\0');
 	if (repl.peer_host[0] != '\0')
 		repl_connect_start();
 	else
@@ -2543,6 +2568,7 @@ repl_destroy(void)
 		event_free(repl.sync_release);
 	if (repl.sync_timer != NULL)
 		event_free(repl.sync_timer);
+	repl_ready_destroy();
 	if (store_mutation_hook == repl_hook)
 		store_mutation_hook = NULL;
 	if (repl.secret != NULL) {

@@ -70,6 +70,7 @@ static int so_repl_timeout(const char *name, const char *value);
 static int so_repl_backlog(const char *name, const char *value);
 static int so_repl_sync(const char *name, const char *value);
 static int so_repl_sync_timeout(const char *name, const char *value);
+static int so_repl_ready_timeout(const char *name, const char *value);
 static int so_repl_secret(const char *name, const char *value);
 static int so_tombstone_ttl(const char *name, const char *value);
 /* logging (ours) */
@@ -98,6 +99,7 @@ static const struct subopt subopts[] = {
     {"repl_sync", so_repl_sync},
     {"no_repl_sync", so_repl_sync},
     {"repl_sync_timeout", so_repl_sync_timeout},
+    {"repl_ready_timeout", so_repl_ready_timeout},
     {"repl_secret", so_repl_secret},
     {"tombstone_ttl", so_tombstone_ttl},
     /* logging (ours) */
@@ -295,6 +297,10 @@ static const char *const usage_lines[] = {
     "   - repl_sync:           answer a write only after the peer acked it",
     "   - repl_sync_timeout:   milliseconds to wait for that ack "
     "(default: 1000)",
+    "   - repl_ready_timeout:  with -x, seconds to hold clients until the "
+    "first copy",
+    "                          from the peer is complete (default: 10, 0: "
+    "never hold)",
     "   - repl_secret:         file holding the shared replication secret",
     "   - tombstone_ttl:       seconds a delete is remembered for conflict "
     "resolution (default: 60)",
@@ -403,6 +409,7 @@ settings_init(void)
 	settings.repl_backlog = 64 * MB;
 	settings.repl_sync = false;
 	settings.repl_sync_timeout_ms = 1000;
+	settings.repl_ready_timeout = 10;
 	settings.tombstone_ttl = 60;
 }
 
@@ -760,6 +767,22 @@ so_repl_sync_timeout(const char *name, const char *value)
 		                   "(1..3600000 ms)",
 		                   value);
 	settings.repl_sync_timeout_ms = (int)v;
+	return 0;
+}
+
+/* -o repl_ready_timeout=<seconds>. */
+static int
+so_repl_ready_timeout(const char *name, const char *value)
+{
+	long v;
+
+	if (value == NULL)
+		return usage_error("Missing numeric argument for %s", name);
+	if (!parse_long(value, 0, 86400, &v))
+		return usage_error("Invalid value for repl_ready_timeout: '%s' "
+		                   "(0..86400 seconds)",
+		                   value);
+	settings.repl_ready_timeout = (int)v;
 	return 0;
 }
 

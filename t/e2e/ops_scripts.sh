@@ -432,6 +432,17 @@ check_rc "check: same process, link broke after sync" 0 chk
 check_out "says was online before" 'was online before'
 fake A 127.0.0.1 pid=101 uptime=2 repl_state=connecting repl_role=connecting repl_peer=none repl_peer_config=127.0.0.2 "${common[@]}"
 check_rc "check: restarted process is not trusted" 1 chk
+# A node holding its clients until its first copy (repl_ready 0).
+fake A 127.0.0.1 pid=102 uptime=1 repl_ready=0 repl_state=copying repl_role=connected repl_peer=127.0.0.2:11212 "${common[@]}"
+check_rc "check: holding clients (repl_ready 0)" 1 chk
+check_out "says NOT READY" '^NOT READY .*holding clients'
+# Without -H: the first -l address of the sysconfig (node, then VIP).
+# (Nothing answers on 127.0.0.1: A is stopped.)
+printf 'PORT="%s"\nOPTIONS="-U 0 -l 127.0.0.2,127.0.0.9 -x 127.0.0.1"\n' "$fport" >"$tmp/sysconfig.l"
+unfake A
+fake B 127.0.0.2 pid=103 uptime=50 repl_ready=1 repl_state=online repl_role=accepted repl_peer=127.0.0.1:40000 "${common[@]}"
+check_rc "check: host from the sysconfig's -l" 0 env MEMCACHED_SYSCONFIG="$tmp/sysconfig.l" bash "$SCRIPTS/check_repcached" -s "$tmp/fake.state"
+check_out "asks the node address" "^OK 127.0.0.2:$fport"
 unfake B
 unfake A
 check_rc "check: nothing listening" 2 chk

@@ -189,6 +189,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(settings.repl_backlog, 64 * MB);
 	ck_assert(!settings.repl_sync);
 	ck_assert_int_eq(settings.repl_sync_timeout_ms, 1000);
+	ck_assert_int_eq(settings.repl_ready_timeout, 10);
 	ck_assert_ptr_null(settings.repl_secret_file);
 	ck_assert_int_eq(settings.tombstone_ttl, 60);
 	PARSE_OK("-u", "nobody");
@@ -583,6 +584,10 @@ START_TEST(test_subopts_known)
 	ck_assert_int_eq(settings.tombstone_ttl, 120);
 	PARSE_OK("-o", "repl_backlog=4096");
 	ck_assert_uint_eq(settings.repl_backlog, 4096);
+	PARSE_OK("-o", "repl_ready_timeout=0");
+	ck_assert_int_eq(settings.repl_ready_timeout, 0);
+	PARSE_OK("-o", "repl_ready_timeout=600");
+	ck_assert_int_eq(settings.repl_ready_timeout, 600);
 	ck_assert_int_eq(validate(), 0);
 }
 END_TEST
@@ -661,6 +666,9 @@ START_TEST(test_subopts_errors)
 	PARSE_USAGE("-o", "repl_timeout");
 	PARSE_USAGE("-o", "repl_backlog=lots");
 	PARSE_USAGE("-o", "repl_sync_timeout=0");
+	PARSE_USAGE("-o", "repl_ready_timeout=-1");
+	PARSE_USAGE("-o", "repl_ready_timeout=86401");
+	PARSE_USAGE("-o", "repl_ready_timeout");
 	PARSE_USAGE("-o", "repl_secret");
 	PARSE_USAGE("-o", "repl_secret=");
 	PARSE_USAGE("-o", "tombstone_ttl=-1");
