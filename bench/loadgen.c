@@ -10,8 +10,10 @@
  *    request was scheduled, so a slow server cannot hide its queueing.
  *
  * Every reply is checked: the value for key i is a fixed function of i, so
- * a wrong key, flags, length or byte is counted as an error. The result is
- * one JSON line on stdout. */
+ * a wrong key, flags, length or byte is counted as an error (with --floor,
+ * against bench/floor's prepared replies, only the key and the length).
+ * Throughput counts what came back: keys returned and sets STORED, not
+ * requests sent. The result is one JSON line on stdout. */
 #include "config.h"
 
 #include <errno.h>
@@ -33,14 +35,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MGET_KEYS 20        /* keys per multiget request */
+#define MGET_MAX 100        /* most keys per multiget request */
 #define HIST_MAX_US 1000000 /* histogram range: 1 us buckets up to 1 s */
 #define KEY_PREFIX "key:"
 #define PATTERN_PERIOD 61 /* value bytes repeat with this period */
 #define MAX_EVENTS 256
 
-enum workload { WL_MIX, WL_MULTIGET, WL_SET, WL_GET };
-enum req_type { REQ_GET, REQ_MGET, REQ_SET };
+enum workload { WL_MIX, WL_MULTIGET, WL_SET, WL_GET, WL_MG };
+enum req_type { REQ_GET, REQ_MGET, REQ_SET, REQ_MG };
 enum parse_state { PS_LINE, PS_DATA };
 
 /* One request in flight. */
@@ -49,7 +51,7 @@ struct req {
 	uint32_t key;      /* REQ_GET/REQ_SET: the key; REQ_MGET: first slot */
 	uint64_t t_ns;     /* send (or scheduled) time */
 	uint64_t t_sent;   /* fixed-rate mode: when it was actually sent */
-	uint8_t mg_cursor; /* REQ_MGET: next expected key among MGET_KEYS */
+	uint8_t mg_cursor; /* REQ_MGET: next expected key among mget_keys */
 	uint8_t hits;
 	uint8_t bad; /* values that came back wrong */
 };
@@ -60,7 +62,7 @@ struct conn {
 	bool want_out; /* EPOLLOUT armed */
 	/* requests in flight: a ring of depth entries */
 	struct req *ring;
-	uint32_t *mkeys; /* depth * MGET_KEYS keys of multigets */
+	uint32_t *mkeys; /* depth * mget_keys keys of multigets */
 	unsigned head, count;
 	/* output */
 	char *wbuf;
@@ -92,10 +94,12 @@ struct options {
 	double rate;
 	uint64_t seed;
 	int set_pct;
+	int mget_keys;
+	bool floor; /* bench/floor: check keys and lengths only */
 };
 
 struct result {
-	uint64_t ops, gets, sets, keys, hits, misses, errors;
+	uint64_t ops, gets, sets, stored, keys, hits, misses, errors;
 	uint64_t preload_ops, preload_errors;
 	double preload_s, elapsed_s;
 };
@@ -247,19 +251,30 @@ issue(struct conn *c, enum req_type type, uint64_t t_ns)
 		break;
 	case REQ_MGET:
 		r->key = (uint32_t)slot;
-		wbuf_reserve(c, (size_t)(opt.key_size + 1) * MGET_KEYS + 8);
+		wbuf_reserve(
+		    c, (size_t)(opt.key_size + 1) * (size_t)opt.mget_keys + 8);
 		p = c->wbuf + c->wlen;
 		memcpy(p, "get", 3);
 		p += 3;
-		for (i = 0; i < MGET_KEYS; i++) {
+		for (i = 0; i < opt.mget_keys; i++) {
 			uint32_t k = rnd_key();
 
-			c->mkeys[slot * MGET_KEYS + (size_t)i] = k;
+			c->mkeys[slot * (size_t)opt.mget_keys + (size_t)i] = k;
 			*p++ = ' ';
 			p += fmt_key(p, k);
 		}
 		memcpy(p, "\r\n", 2);
 		c->wlen = (size_t)(p + 2 - c->wbuf);
+		break;
+	case REQ_MG:
+		r->key = rnd_key();
+		wbuf_reserve(c, (size_t)opt.key_size + 16);
+		p = c->wbuf + c->wlen;
+		memcpy(p, "mg ", 3);
+		p += 3;
+		p += fmt_key(p, r->key);
+		memcpy(p, " f v\r\n", 6);
+		c->wlen = (size_t)(p + 6 - c->wbuf);
 		break;
 	case REQ_SET:
 		if (preloading)
@@ -300,6 +315,9 @@ issue_workload(struct conn *c, uint64_t t_ns)
 		break;
 	case WL_GET:
 		issue(c, REQ_GET, t_ns);
+		break;
+	case WL_MG:
+		issue(c, REQ_MG, t_ns);
 		break;
 	}
 }
@@ -407,9 +425,12 @@ complete(struct conn *c, bool error)
 				res.errors++;
 			if (r->type == REQ_SET) {
 				res.sets++;
+				if (!error)
+					res.stored++;
 			} else {
-				unsigned nk =
-				    r->type == REQ_MGET ? MGET_KEYS : 1;
+				unsigned nk = r->type == REQ_MGET
+				                  ? (unsigned)opt.mget_keys
+				                  : 1;
 				res.gets++;
 				res.keys += nk;
 				res.hits += r->hits;
@@ -459,16 +480,17 @@ on_value(struct conn *c, struct req *r, char *line, size_t len)
 	if (ok && r->type == REQ_GET) {
 		ok = idx == r->key && r->hits == 0;
 	} else if (ok) {
-		const uint32_t *ks = &c->mkeys[(size_t)r->key * MGET_KEYS];
+		const uint32_t *ks =
+		    &c->mkeys[(size_t)r->key * (size_t)opt.mget_keys];
 
 		/* Hits come back in request order; skipped keys missed. */
-		while (r->mg_cursor < MGET_KEYS && ks[r->mg_cursor] != idx)
+		while (r->mg_cursor < opt.mget_keys && ks[r->mg_cursor] != idx)
 			r->mg_cursor++;
-		ok = r->mg_cursor < MGET_KEYS;
+		ok = r->mg_cursor < opt.mget_keys;
 		if (ok)
 			r->mg_cursor++;
 	}
-	ok = ok && flags == flags_of(idx) &&
+	ok = ok && (opt.floor || flags == flags_of(idx)) &&
 	     bytes == (unsigned long)opt.value_size;
 	if (ok) {
 		r->hits++;
@@ -479,6 +501,36 @@ on_value(struct conn *c, struct req *r, char *line, size_t len)
 	c->ps = PS_DATA;
 	c->data_need = bytes + 2;
 	c->data_key = idx;
+	c->data_ok = ok;
+	return true;
+}
+
+/* Handles a meta "VA bytes f<flags>" line for request r; returns false
+ * if the stream cannot be followed. */
+static bool
+on_meta_value(struct conn *c, struct req *r, char *line)
+{
+	unsigned long flags = 0, bytes;
+	char *end;
+	bool ok;
+
+	bytes = strtoul(line + 3, &end, 10);
+	if (*end != ' ' || end[1] != 'f')
+		return false;
+	flags = strtoul(end + 2, &end, 10);
+	if (*end != '\r' && *end != ' ')
+		return false;
+	ok = (opt.floor || flags == flags_of(r->key)) &&
+	     bytes == (unsigned long)opt.value_size;
+	if (ok) {
+		r->hits++;
+	} else {
+		r->bad++;
+		soft_error();
+	}
+	c->ps = PS_DATA;
+	c->data_need = bytes + 2;
+	c->data_key = r->key;
 	c->data_ok = ok;
 	return true;
 }
@@ -501,8 +553,9 @@ conn_parse(struct conn *c)
 		if (c->ps == PS_DATA) {
 			if (avail < c->data_need)
 				break;
-			if (c->data_ok && memcmp(p, value_of(c->data_key),
-			                         (size_t)opt.value_size) != 0) {
+			if (c->data_ok && !opt.floor &&
+			    memcmp(p, value_of(c->data_key),
+			           (size_t)opt.value_size) != 0) {
 				r->hits--;
 				r->bad++;
 				soft_error();
@@ -512,6 +565,8 @@ conn_parse(struct conn *c)
 				return false;
 			off += c->data_need;
 			c->ps = PS_LINE;
+			if (r->type == REQ_MG)
+				complete(c, false); /* errors counted above */
 			continue;
 		}
 		nl = memchr(p, '\n', avail);
@@ -525,6 +580,15 @@ conn_parse(struct conn *c)
 		if (r->type == REQ_SET) {
 			complete(c,
 			         len != 8 || memcmp(p, "STORED\r\n", 8) != 0);
+		} else if (r->type == REQ_MG) {
+			if (len > 5 && memcmp(p, "VA ", 3) == 0) {
+				if (!on_meta_value(c, r, p))
+					return false;
+			} else {
+				/* EN is a miss; anything else an error. */
+				complete(c, len != 4 ||
+				                memcmp(p, "EN\r\n", 4) != 0);
+			}
 		} else if (len > 6 && memcmp(p, "VALUE ", 6) == 0) {
 			if (!on_value(c, r, p, len))
 				return false;
@@ -603,7 +667,8 @@ conn_open(struct conn *c, const struct addrinfo *ai)
 	if (fcntl_nonblock(c->fd) < 0)
 		die("fcntl");
 	c->ring = calloc((size_t)opt.depth, sizeof(*c->ring));
-	c->mkeys = calloc((size_t)opt.depth * MGET_KEYS, sizeof(*c->mkeys));
+	c->mkeys = calloc((size_t)opt.depth * (size_t)opt.mget_keys,
+	                  sizeof(*c->mkeys));
 	c->wcap = 65536;
 	c->wbuf = malloc(c->wcap);
 	c->rcap = rbuf_min;
@@ -908,7 +973,7 @@ percentile(const uint64_t *h, double q)
 static void
 print_result(void)
 {
-	static const char *names[] = {"mix", "multiget", "set", "get"};
+	static const char *names[] = {"mix", "multiget", "set", "get", "mg"};
 	double el = res.elapsed_s > 0 ? res.elapsed_s : 1;
 	int dead = 0, i;
 
@@ -917,8 +982,9 @@ print_result(void)
 	printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"conns\":%d,"
 	       "\"depth\":%d,\"keyspace\":%" PRIu32 ",\"key_size\":%d,"
 	       "\"value_size\":%d,\"rate\":%.0f,\"duration_s\":%.3f,"
-	       "\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,"
+	       "\"mget_keys\":%d,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,"
 	       "\"keys_per_sec\":%.1f,\"gets\":%" PRIu64 ",\"sets\":%" PRIu64
+	       ",\"stored\":%" PRIu64 ",\"keys_asked\":%" PRIu64
 	       ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
 	       ",\"errors\":%" PRIu64 ",\"conns_lost\":%d,"
 	       "\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
@@ -928,13 +994,13 @@ print_result(void)
 	       ",\"preload_s\":%.3f}\n",
 	       names[opt.wl], opt.rate > 0 ? "rate" : "throughput", opt.conns,
 	       opt.depth, opt.keyspace, opt.key_size, opt.value_size, opt.rate,
-	       res.elapsed_s, res.ops, (double)res.ops / el,
-	       (double)(res.keys + res.sets) / el, res.gets, res.sets, res.hits,
-	       res.misses, res.errors, dead, percentile(hist, 0.5),
-	       percentile(hist, 0.99), percentile(hist, 0.999),
-	       percentile(hist, 1.0), percentile(hist_sent, 0.5),
-	       percentile(hist_sent, 0.99), res.preload_ops, res.preload_errors,
-	       res.preload_s);
+	       res.elapsed_s, opt.mget_keys, res.ops, (double)res.ops / el,
+	       (double)(res.hits + res.stored) / el, res.gets, res.sets,
+	       res.stored, res.keys, res.hits, res.misses, res.errors, dead,
+	       percentile(hist, 0.5), percentile(hist, 0.99),
+	       percentile(hist, 0.999), percentile(hist, 1.0),
+	       percentile(hist_sent, 0.5), percentile(hist_sent, 0.99),
+	       res.preload_ops, res.preload_errors, res.preload_s);
 	fflush(stdout);
 }
 
@@ -955,8 +1021,12 @@ usage(FILE *out)
 	    "  -K, --key-size N         key length in bytes (16)\n"
 	    "  -V, --value-size N       value length in bytes (100)\n"
 	    "  -w, --workload W         mix (90%% get/10%% set), multiget "
-	    "(%d-key get),\n"
-	    "                           set, get (mix)\n"
+	    "(-m keys),\n"
+	    "                           set, get, mg (meta get) (mix)\n"
+	    "  -m, --mget-keys N        keys per multiget (20, at most %d)\n"
+	    "  -F, --floor              the server is bench/floor: check "
+	    "keys and lengths,\n"
+	    "                           not flags or value bytes\n"
 	    "  -p, --set-pct N          sets in the mix, percent (10)\n"
 	    "  -t, --duration SECS      measured time (10); 0 = preload "
 	    "only\n"
@@ -971,8 +1041,9 @@ usage(FILE *out)
 	    "                           column, the latency from the actual "
 	    "send)\n"
 	    "Prints one JSON line with the results; exits 2 if any reply "
-	    "was wrong.\n",
-	    MGET_KEYS);
+	    "was wrong.\n"
+	    "keys_per_sec counts keys returned (hits) and sets STORED.\n",
+	    MGET_MAX);
 }
 
 /* Parses a positive integer option or exits. */
@@ -1009,6 +1080,8 @@ parse_args(int argc, char **argv)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"seed", required_argument, NULL, 'S'},
 	    {"latency-log", required_argument, NULL, 'L'},
+	    {"mget-keys", required_argument, NULL, 'm'},
+	    {"floor", no_argument, NULL, 'F'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	char *colon, *end;
@@ -1026,7 +1099,8 @@ parse_args(int argc, char **argv)
 	opt.preload = true;
 	opt.seed = 1;
 	opt.set_pct = 10;
-	while ((ch = getopt_long(argc, argv, "s:c:d:k:K:V:w:p:t:nr:S:L:h",
+	opt.mget_keys = 20;
+	while ((ch = getopt_long(argc, argv, "s:c:d:k:K:V:w:p:t:nr:S:L:m:Fh",
 	                         lopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -1069,6 +1143,8 @@ parse_args(int argc, char **argv)
 				opt.wl = WL_SET;
 			else if (strcmp(optarg, "get") == 0)
 				opt.wl = WL_GET;
+			else if (strcmp(optarg, "mg") == 0)
+				opt.wl = WL_MG;
 			else {
 				fprintf(stderr, "loadgen: bad workload: %s\n",
 				        optarg);
@@ -1108,6 +1184,13 @@ parse_args(int argc, char **argv)
 				        strerror(errno));
 				exit(1);
 			}
+			break;
+		case 'm':
+			opt.mget_keys =
+			    (int)parse_num(optarg, "mget keys", 1, MGET_MAX);
+			break;
+		case 'F':
+			opt.floor = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1159,7 +1242,8 @@ main(int argc, char **argv)
 	for (i = 0; i < opt.value_size + PATTERN_PERIOD; i++)
 		pattern[i] = (char)('A' + i % PATTERN_PERIOD);
 	rbuf_min = 65536;
-	while (rbuf_min < 2 * (size_t)(opt.value_size + 512) * MGET_KEYS)
+	while (rbuf_min <
+	       2 * (size_t)(opt.value_size + 512) * (size_t)opt.mget_keys)
 		rbuf_min *= 2;
 
 	memset(&hints, 0, sizeof(hints));

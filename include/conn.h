@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 
 #include <event2/event.h>
@@ -19,7 +20,7 @@ enum conn_state {
 	CONN_READ,          /* waiting for / parsing requests */
 	CONN_NREAD,         /* reading a value into an item */
 	CONN_SWALLOW,       /* discarding the value of a refused request */
-	CONN_WAIT,          /* response held (sync replication) */
+	CONN_WAIT,          /* held: by a module that resumes it */
 	CONN_CLOSING,       /* flushing the last output, then close */
 	CONN_CLOSED
 };
@@ -38,6 +39,7 @@ enum proc_result {
 enum conn_wait_kind {
 	CONN_WAIT_SYNC = 0, /* sync replication: the peer's ACK (repl.c) */
 	CONN_WAIT_DIGEST,   /* a "digest" being computed in slices */
+	CONN_WAIT_READY,    /* a rejoining node's first copy (repl.c) */
 	CONN_WAIT_JOB       /* a long answer written in slices (metadump) */
 };
 
@@ -127,10 +129,11 @@ typedef struct conn {
 	enum conn_wait_kind wait_kind; /* CONN_WAIT: what it waits for */
 	uint32_t digest_parts;         /* CONN_WAIT_DIGEST: the range */
 	uint32_t digest_lo, digest_hi;
-	conn_digest_fn digest_done; /* CONN_WAIT_DIGEST: reply writer */
-	uint64_t digest_sync_point; /* sync offset of the writes before
-	                             * the digest (0: none to wait for) */
-	struct conn *digest_next;   /* in the queue of digests */
+	conn_digest_fn digest_done;   /* CONN_WAIT_DIGEST: reply writer */
+	uint64_t digest_sync_point;   /* sync offset of the writes before
+	                               * the digest (0: none to wait for) */
+	struct conn *digest_next;     /* in the queue of digests */
+	TAILQ_ENTRY(conn) wait_entry; /* CONN_WAIT_READY: in repl's queue */
 	char peername[64];
 } conn;
 
@@ -144,13 +147,21 @@ void conn_close_listeners(void);
 /* True while new clients are being accepted (false while paused for lack
  * of descriptors or, with -o no_maxconns_fast, at the -c limit). */
 bool conn_accepting(void);
+/* Microseconds accepting has been off so far, 0 while it is on (the
+ * current pause of "time_in_listen_disabled_us"). */
+uint64_t conn_listen_disabled_us(void);
 /* Changes a connection's state, logging the change at -vvv. */
 void conn_set_state(conn *c, enum conn_state state);
 /* Returns the state's name. */
 const char *conn_state_name(enum conn_state state);
 /* Marks a connection for closing (outside the callback stack). */
 void conn_close(conn *c, const char *reason);
-/* Releases a connection held in CONN_WAIT and resumes it. */
+/* Holds c in CONN_WAIT (kind says why): it neither reads nor writes
+ * until conn_resume(c). The module that holds it keeps it in its own
+ * queue of waiters, and forgets it when conn_close() tells it to. */
+void conn_hold(conn *c, enum conn_wait_kind kind);
+/* Releases a connection held in CONN_WAIT and resumes it: sends what it
+ * had queued, then runs its buffered requests (which may hold it again). */
 void conn_resume(conn *c);
 /* Holds c in CONN_WAIT (with its output) while the digest of parts
  * [lo, hi) of `parts` is computed, a slice per event-loop turn, other

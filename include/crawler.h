@@ -38,7 +38,7 @@ enum crawler_result crawler_metadump(conn *c, const char *classes, size_t len);
 /* The general stats lines of the crawler, the LRU maintainer and slab
  * rebalancing (each while it is on). */
 void crawler_stats(stat_emit_fn emit, void *ctx);
-/* "stats reset": zeroes those counters and the per-class ones. */
+/* "stats reset": zeroes those counters. */
 void crawler_stats_reset(void);
 /* The "stats settings" lines of the crawler, the LRU and slab options. */
 void crawler_stats_settings(stat_emit_fn emit, void *ctx);

@@ -2,10 +2,16 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
+#include <stdbool.h>
+
 /* daemon.c */
-/* Forks into the background; keeps stderr when verbose so -v -d still logs.
- * Returns 0 or -1. */
-int daemon_detach(int keep_stderr);
+/* Forks into the background; the parent waits until daemon_ready() or the
+ * child's death and exits with the outcome, printing the child's error.
+ * Returns 0 in the child, or -1. */
+int daemon_detach(void);
+/* Under -d: releases the waiting parent and the caller's stderr (kept only
+ * when keep_file and it is a regular file). Does nothing without -d. */
+void daemon_ready(bool keep_file);
 /* Writes the pid to path; logs a warning on failure. */
 void daemon_write_pidfile(const char *path);
 /* Removes the pidfile. */

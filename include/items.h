@@ -31,6 +31,7 @@ struct item_class_stats {
 	uint64_t hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp;
 	uint64_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits;
 	uint64_t cas_hits, cas_badval, touch_hits;
+	uint64_t flushed_free; /* chunks freed by flush_all, not reused yet */
 };
 
 extern struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
@@ -76,11 +77,9 @@ void items_mark_read(item *it);
  * HOT and WARM tails move to COLD past their share, expired tails are
  * reclaimed. */
 void items_maintain(void);
-/* The LRU lines of the general stats (crawler_reclaimed, lrutail_reflocked,
+/* The LRU maintainer's lines of the general stats (evicted_active,
  * moves_to_cold, ...: memcached's item totals). */
 void items_stats_totals(stat_emit_fn emit, void *ctx);
-/* "stats reset": zeroes the per-class counters, keeping the gauges. */
-void items_stats_reset(void);
 /* Items in LRU l of class id and the age of its tail, for stats. */
 void items_lru_info(unsigned id, unsigned l, uint64_t *number, uint32_t *age);
 /* Unlinks a linked item with refcount 0 during a page move (an eviction). */
@@ -97,6 +96,8 @@ bool items_rebalance_to(unsigned id);
 void items_crawler_reclaim(item *it);
 /* Age in seconds of the LRU tail of class id (0 when empty). */
 uint32_t items_tail_age(unsigned id);
+/* Zeroes the per-class counters, not the gauges ("stats reset"). */
+void items_stats_reset(void);
 /* Unlinks every item (flush). */
 void items_flush_all(void);
 /* Frees every linked item's slab chunk bookkeeping (before slabs_destroy). */

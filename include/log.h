@@ -3,6 +3,7 @@
 #define LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_LVL_WARN = 0,  /* always printed */
@@ -15,6 +16,17 @@ enum log_level {
 extern int log_verbose;
 /* Sets the verbosity (0..3). */
 void log_init(int verbose);
+/* Also writes every line to path, timestamped (-o log_file). Returns 0, or
+ * -1 with errno set. */
+int log_open(const char *path);
+/* Also sends every line to syslog, facility daemon (-o syslog). */
+void log_open_syslog(void);
+/* Reopens the log file by its path (SIGHUP, after logrotate). */
+void log_reopen(void);
+/* Returns true with a log file or syslog: stderr then only gets warnings. */
+bool log_has_sink(void);
+/* Closes the log file and syslog. */
+void log_close(void);
 /* Prints "msg: strerror(errno)" at every level. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints msg at every level. */

@@ -33,8 +33,9 @@ enum text_cmd {
 	TXT_STATS,
 	TXT_CACHE_MEMLIMIT,
 	TXT_META,
-	TXT_DIGEST, /* ours: content digest, see store_digest() */
-	TXT_ADMIN   /* lru_crawler, lru, slabs, stats cachedump (proto_admin) */
+	TXT_DIGEST,    /* ours: content digest, see store_digest() */
+	TXT_DEBUGTIME, /* debug builds only: move, stop or restart the clock */
+	TXT_ADMIN /* lru_crawler, lru, slabs, stats cachedump (proto_admin) */
 };
 
 struct text_req {
@@ -52,6 +53,7 @@ struct text_req {
 	uint64_t cas;
 	uint64_t delta; /* incr/decr */
 	uint64_t num;   /* flush_all delay, verbosity level, memlimit MB */
+	int64_t snum;   /* debugtime: seconds to move the clock */
 	bool has_num;
 	bool noreply;
 	const char *arg; /* stats group / shutdown argument */

@@ -28,6 +28,8 @@ struct settings {
 	bool lock_memory; /* -k, accepted with a warning */
 	bool large_pages; /* -L: slab memory in transparent huge pages */
 	int verbose;      /* -v count */
+	char *log_file;   /* -o log_file */
+	bool log_syslog;  /* -o syslog */
 	int num_threads;  /* -t, accepted, one loop */
 	/* memory and items */
 	size_t maxbytes;       /* -m, bytes, default 64 MB */
@@ -48,6 +50,9 @@ struct settings {
 	/* commands */
 	bool shutdown_command; /* -A */
 	bool flush_enabled;    /* false with -F */
+	/* stats */
+	char prefix_delimiter; /* -D, default ':' (per-prefix stats) */
+	bool detail_enabled;   /* "stats detail on" */
 	/* replication */
 	char *repl_peer;          /* -x */
 	int repl_port;            /* -X, default 11212, 0 = off */
@@ -56,6 +61,7 @@ struct settings {
 	size_t repl_backlog;      /* -o repl_backlog, bytes */
 	bool repl_sync;           /* -o repl_sync */
 	int repl_sync_timeout_ms; /* -o repl_sync_timeout, ms */
+	int repl_ready_timeout;   /* -o repl_ready_timeout, s, 0 = no hold */
 	char *repl_secret_file;   /* -o repl_secret */
 	int tombstone_ttl;        /* -o tombstone_ttl, seconds */
 	/* LRU crawler and slab rebalancing (memcached's -o names) */

@@ -30,6 +30,8 @@ unsigned slabs_npages(unsigned id);
 /* Takes a free chunk of class id, getting a new page while under the
  * limit (or past it when force is true). NULL when out of memory. */
 item *slabs_alloc(unsigned id, bool force);
+/* True if class id has a chunk on its free list. */
+bool slabs_has_free(unsigned id);
 /* Returns a chunk to its class's free list. */
 void slabs_free(item *it);
 /* Moves one page from class src to class dst (0: the global page pool,

@@ -133,6 +133,9 @@ enum store_result store_commit(item *it, enum store_op op, uint64_t cas,
                                uint64_t *cas_out);
 /* Deletes a key; cas 0 means any. STORE_OK, STORE_NOT_FOUND, STORE_EXISTS. */
 enum store_result store_delete(const char *key, size_t nkey, uint64_t cas);
+/* Removes a key like store_delete, but counts no delete: what a refused
+ * set does to the old value, as memcached. */
+void store_drop(const char *key, size_t nkey);
 /* incr (incr=true) or decr. 64-bit unsigned: incr wraps, decr stops at 0.
  * If the key is missing and autoviv is true, creates it with `initial`
  * and exptime (binary and meta), and *value_out is `initial`. cas != 0
@@ -153,7 +156,7 @@ item *store_touch(const char *key, size_t nkey, uint32_t exptime, bool fetch);
 void store_flush(uint32_t delay);
 /* Meta helpers: mark an item stale (invalidate) with a new version, or
  * record that a win token was sent. Both replicate as MUT_ITEM. */
-void store_mark_stale(item *it);
+void store_mark_stale(item *it, bool token);
 void store_set_token(item *it, bool on);
 
 /* store.c: the replication receiver (no hook, no echo). Last writer wins:
@@ -255,6 +258,9 @@ struct store_stats {
 	uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
 	uint64_t cas_hits, cas_misses, cas_badval;
 	uint64_t cmd_flush;
+	uint64_t store_too_large, store_no_memory; /* refused client stores */
+	uint32_t oldest_live; /* when the last flush_all took or takes effect
+	                       * (unix time, 0 = none) */
 };
 extern struct store_stats store_stats;
 /* Emits "stats items", "stats slabs" and "stats sizes" lines through

@@ -19,7 +19,14 @@
  * store is walked DIGEST_SLICE_ITEMS items per event-loop turn, from a
  * zero-timeout timer, so that the loop polls the sockets between slices.
  * Digests are serialised: one walk (one store iterator, which pauses the
- * hash table's growth) at a time, the others queued in order. */
+ * hash table's growth) at a time, the others queued in order.
+ *
+ * A node started with -x holds its clients' requests until its first copy
+ * from the peer is complete (repl_ready()): the request about to run is
+ * left in the buffer, the connection goes to CONN_WAIT (kind
+ * CONN_WAIT_READY) and waits in repl.c's queue; "stats" and "version"
+ * still run, so that health checks and operators see the state. Each held
+ * connection later runs its requests in the order they came. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -35,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -42,6 +50,7 @@
 #include "proto_bin.h"
 #include "proto_text.h"
 #include "repl.h"
+#include "repl_ready.h"
 #include "stats.h"
 #include "util.h"
 
@@ -73,6 +82,8 @@ static conn **conn_table;  /* indexed by fd */
 static size_t conn_table_size;
 static conn *conn_freelist;
 static uint64_t proc_sync_before; /* sync point before this processing */
+static conn *conn_parsing;        /* the one whose request is being run */
+static uint64_t listen_off_since; /* mono_us() when accepting stopped */
 static struct event *digest_ev;   /* runs a digest slice per loop turn */
 static conn *digest_head;         /* queued digests; the head's is walked */
 static conn *digest_tail;
@@ -95,6 +106,9 @@ static void conn_digest_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_digest_forget(conn *c);
 static void conn_job_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_job_arm(void);
+static void conn_listen_all(void);
+static uint64_t mono_us(void);
+static bool conn_admin_request(const conn *c);
 
 static const char *conn_state_names[] = {
     "conn_listening", "conn_read",    "conn_nread", "conn_swallow",
@@ -109,6 +123,16 @@ conn_state_name(enum conn_state state)
 	return conn_state_names[state];
 }
 
+/* Monotonic microseconds. */
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Changes state, logging the transition at -vvv. */
 void
 conn_set_state(conn *c, enum conn_state state)
@@ -119,42 +143,6 @@ conn_set_state(conn *c, enum conn_state state)
 		log_trace("%d: going from %s to %s", c->fd,
 		          conn_state_name(c->state), conn_state_name(state));
 	c->state = state;
-}
-
-/* Sets O_NONBLOCK on fd; returns -1 on failure. */
-static int
-conn_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
-
-/* Splits "host:port", "[v6]:port", "host" into host and port strings. */
-static void
-conn_split_hostport(char *spec, char **host, char **port)
-{
-	char *colon;
-
-	*port = NULL;
-	if (spec[0] == '[') {
-		char *end = strchr(spec, ']');
-		*host = spec + 1;
-		if (end != NULL) {
-			*end = '\0';
-			if (end[1] == ':')
-				*port = end + 2;
-		}
-		return;
-	}
-	*host = spec;
-	colon = strchr(spec, ':');
-	if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-		*colon = '\0';
-		*port = colon + 1;
-	}
 }
 
 /* Adds a listening event for fd. */
@@ -191,25 +179,14 @@ conn_listen_tcp(const char *host, const char *port)
 		fatalx("getaddrinfo(%s): %s", host ? host : "*",
 		       gai_strerror(err));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int fd, on = 1;
+		int fd = util_listen_socket(ai->ai_addr, ai->ai_addrlen,
+		                            settings.backlog, true);
 
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		            ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			           sizeof on);
-		if (conn_nonblock(fd) < 0 ||
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (fd < 0) {
 			if (errno == EADDRINUSE)
 				fatal("failed to listen on TCP port %s", port);
-			close(fd);
 			continue;
 		}
-		if (listen(fd, settings.backlog) < 0)
-			fatal("listen");
 		conn_add_listener(fd, false);
 		n++;
 	}
@@ -232,7 +209,7 @@ conn_listen_unix(void)
 	strcpy(sun.sun_path, settings.socketpath);
 	unlink(settings.socketpath);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || conn_nonblock(fd) < 0)
+	if (fd < 0 || util_nonblock(fd) < 0)
 		fatal("socket");
 	old = umask(~settings.access & 0777);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
@@ -249,12 +226,26 @@ conn_accept_watch(bool on)
 {
 	struct listener *l;
 
+	if (!on && listen_off_since == 0) {
+		listen_off_since = mono_us();
+	} else if (on && listen_off_since != 0) {
+		server_stats.time_in_listen_disabled_us +=
+		    mono_us() - listen_off_since;
+		listen_off_since = 0;
+	}
 	for (l = listeners; l != NULL; l = l->next) {
 		if (on)
 			event_add(l->ev, NULL);
 		else
 			event_del(l->ev);
 	}
+}
+
+/* Microseconds accepting has been off so far (0 while it is on). */
+uint64_t
+conn_listen_disabled_us(void)
+{
+	return listen_off_since != 0 ? mono_us() - listen_off_since : 0;
 }
 
 bool
@@ -274,12 +265,49 @@ conn_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("accepting again");
 }
 
+#ifndef NDEBUG
+/* For memcached's test suite (debug builds only): writes "TCP INET: <port>"
+ * (or INET6) for each TCP listener to $MEMCACHED_PORT_FILENAME, through a
+ * ".lck" file renamed when complete, as memcached does. */
+static void
+conn_write_port_file(void)
+{
+	const char *name = getenv("MEMCACHED_PORT_FILENAME");
+	struct listener *l;
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (name == NULL)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.lck", name);
+	f = fopen(tmp, "a");
+	if (f == NULL) {
+		log_warn("cannot open %s", tmp);
+		return;
+	}
+	for (l = listeners; l != NULL; l = l->next) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+
+		if (l->is_unix ||
+		    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == AF_INET)
+			fprintf(f, "TCP INET: %u\n",
+			        ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		else if (ss.ss_family == AF_INET6)
+			fprintf(f, "TCP INET6: %u\n",
+			        ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	}
+	fclose(f);
+	rename(tmp, name);
+}
+#endif
+
 /* Creates the listeners from settings. */
 void
 conn_init(struct event_base *base)
 {
-	char portbuf[16];
-
 	conn_base = base;
 	conn_table_size = (size_t)settings.maxconns + 64;
 	conn_table = calloc(conn_table_size, sizeof *conn_table);
@@ -290,7 +318,21 @@ conn_init(struct event_base *base)
 	job_ev = evtimer_new(base, conn_job_cb, NULL);
 	if (accept_retry_ev == NULL || digest_ev == NULL || job_ev == NULL)
 		fatalx("cannot create the connection timers");
-	snprintf(portbuf, sizeof portbuf, "%d", settings.port);
+	conn_listen_all();
+#ifndef NDEBUG
+	conn_write_port_file();
+#endif
+}
+
+/* Binds every listener settings ask for (-s, or -p on each -l entry). */
+static void
+conn_listen_all(void)
+{
+	char portbuf[16];
+
+	/* -p -1: a port the kernel picks, as memcached. */
+	snprintf(portbuf, sizeof portbuf, "%d",
+	         settings.port == -1 ? 0 : settings.port);
 	if (settings.socketpath != NULL) {
 		conn_listen_unix();
 		return;
@@ -310,10 +352,13 @@ conn_init(struct event_base *base)
 			fatal("strdup");
 		for (tok = strtok_r(list, ", ", &save); tok != NULL;
 		     tok = strtok_r(NULL, ", ", &save)) {
-			char *host, *port;
+			char host[256], port[16];
 
-			conn_split_hostport(tok, &host, &port);
-			if (conn_listen_tcp(host, port ? port : portbuf) == 0)
+			if (!util_split_hostport(tok, strlen(tok), host,
+			                         sizeof host, port,
+			                         sizeof port) ||
+			    conn_listen_tcp(host, port[0] ? port : portbuf) ==
+			        0)
 				fatalx("failed to listen on %s", tok);
 		}
 		free(list);
@@ -366,6 +411,9 @@ conn_shutdown(void)
 	while (conn_freelist != NULL) {
 		conn *c = conn_freelist;
 		conn_freelist = c->next_free;
+		server_stats.read_buf_count--;
+		server_stats.read_buf_bytes -= c->rsize;
+		server_stats.read_buf_bytes_free -= c->rsize;
 		free(c->rbuf);
 		free(c->iov);
 		free(c->ilist);
@@ -384,6 +432,7 @@ conn_new(int fd, bool is_unix)
 
 	if (c != NULL) {
 		conn_freelist = c->next_free;
+		server_stats.read_buf_bytes_free -= c->rsize;
 	} else {
 		c = calloc(1, sizeof *c);
 		if (c == NULL)
@@ -399,9 +448,12 @@ conn_new(int fd, bool is_unix)
 			free(c->iov);
 			free(c->ilist);
 			free(c);
+			server_stats.malloc_fails++;
 			return NULL;
 		}
 		server_stats.conn_structs++;
+		server_stats.read_buf_count++;
+		server_stats.read_buf_bytes += c->rsize;
 	}
 	c->fd = fd;
 	c->state = CONN_READ;
@@ -429,6 +481,7 @@ conn_new(int fd, bool is_unix)
 			event_free(c->ev);
 		c->next_free = conn_freelist;
 		conn_freelist = c;
+		server_stats.read_buf_bytes_free += c->rsize;
 		return NULL;
 	}
 	c->ev_flags = EV_READ;
@@ -439,6 +492,7 @@ conn_new(int fd, bool is_unix)
 			event_free(c->ev);
 			c->next_free = conn_freelist;
 			conn_freelist = c;
+			server_stats.read_buf_bytes_free += c->rsize;
 			return NULL;
 		}
 		memset(nt + conn_table_size, 0,
@@ -537,8 +591,11 @@ conn_close(conn *c, const char *reason)
 				if (job_cancel != NULL)
 					job_cancel(job_arg);
 			}
-		} else
+		} else if (c->wait_kind == CONN_WAIT_READY) {
+			repl_ready_forget(c);
+		} else {
 			repl_sync_forget(c);
+		}
 		c->state = c->sync_prev_state;
 	}
 	if ((c->state == CONN_NREAD) && c->nread_item != NULL)
@@ -572,12 +629,14 @@ conn_free(conn *c)
 	if (c->rsize > RBUF_INITIAL * 4) {
 		char *nb = realloc(c->rbuf, RBUF_INITIAL);
 		if (nb != NULL) {
+			server_stats.read_buf_bytes -= c->rsize - RBUF_INITIAL;
 			c->rbuf = nb;
 			c->rsize = RBUF_INITIAL;
 		}
 	}
 	c->next_free = conn_freelist;
 	conn_freelist = c;
+	server_stats.read_buf_bytes_free += c->rsize;
 }
 
 /* ---- output ---- */
@@ -598,6 +657,8 @@ conn_out_reset(conn *c, bool keep_chunk)
 	if (keep_chunk && w != NULL) {
 		for (next = w->next; next != NULL; next = w->next) {
 			w->next = next->next;
+			server_stats.response_obj_count--;
+			server_stats.response_obj_bytes -= next->size;
 			free(next);
 		}
 		w->used = 0;
@@ -606,6 +667,8 @@ conn_out_reset(conn *c, bool keep_chunk)
 	}
 	for (; w != NULL; w = next) {
 		next = w->next;
+		server_stats.response_obj_count--;
+		server_stats.response_obj_bytes -= w->size;
 		free(w);
 	}
 	c->whead = c->wtail = NULL;
@@ -637,8 +700,12 @@ conn_chunk_room(conn *c, size_t n)
 	{
 		size_t sz = n > WCHUNK_SIZE ? n : WCHUNK_SIZE;
 		w = malloc(sizeof *w + sz);
-		if (w == NULL)
+		if (w == NULL) {
+			server_stats.malloc_fails++;
 			return NULL;
+		}
+		server_stats.response_obj_count++;
+		server_stats.response_obj_bytes += sz;
 		w->next = NULL;
 		w->used = 0;
 		w->size = sz;
@@ -919,12 +986,14 @@ conn_read(conn *c)
 			char *nb = realloc(c->rbuf, ns);
 			if (nb == NULL) {
 				server_stats.read_buf_oom++;
+				server_stats.malloc_fails++;
 				conn_out_str(c, "SERVER_ERROR out of memory "
 				                "reading request\r\n");
 				conn_flush(c);
 				conn_close(c, "out of memory");
 				return -1;
 			}
+			server_stats.read_buf_bytes += ns - c->rsize;
 			c->rbuf = nb;
 			c->rsize = ns;
 		}
@@ -981,8 +1050,14 @@ conn_process(conn *c)
 				bin = false;
 			c->proto = bin ? CONN_PROTO_BINARY : CONN_PROTO_ASCII;
 		}
+		if (!repl_ready() && !conn_admin_request(c)) {
+			repl_ready_wait(c); /* the request stays buffered */
+			return;
+		}
+		conn_parsing = c;
 		r = c->proto == CONN_PROTO_BINARY ? proto_bin_process(c)
 		                                  : proto_text_process(c);
+		conn_parsing = NULL;
 		c->reqs_left--;
 		if (r == PROC_MORE)
 			return;
@@ -1039,10 +1114,8 @@ conn_sync_hold(conn *c, uint64_t before)
 	after = repl_sync_point();
 	if (after == before || !repl_sync_active())
 		return false;
-	c->sync_prev_state = c->state;
 	c->sync_wait_offset = after;
-	c->wait_kind = CONN_WAIT_SYNC;
-	conn_set_state(c, CONN_WAIT);
+	conn_hold(c, CONN_WAIT_SYNC);
 	repl_sync_wait(c);
 	return true;
 }
@@ -1119,9 +1192,45 @@ out:
 		conn_update_events(c);
 }
 
-/* Releases a connection held in CONN_WAIT (sync replication): sends the
- * held answers, then runs the requests already buffered, which may hold it
- * again. */
+/* Returns true if the next buffered request is a text "stats" or
+ * "version" (or may still become one: its first bytes are a prefix), which
+ * run even while requests are held for the first copy. */
+static bool
+conn_admin_request(const conn *c)
+{
+	static const char *const names[] = {"stats", "version"};
+	const char *p = c->rbuf + c->rpos;
+	size_t n = c->rlen - c->rpos, i;
+
+	if (c->proto != CONN_PROTO_ASCII)
+		return false;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t len = strlen(names[i]);
+
+		if (n < len) {
+			if (memcmp(p, names[i], n) == 0)
+				return true;
+			continue;
+		}
+		if (memcmp(p, names[i], len) == 0 &&
+		    (n == len || p[len] == ' ' || p[len] == '\r' ||
+		     p[len] == '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* Holds c in CONN_WAIT: no reading, no writing, until conn_resume(). */
+void
+conn_hold(conn *c, enum conn_wait_kind kind)
+{
+	c->sync_prev_state = c->state;
+	c->wait_kind = kind;
+	conn_set_state(c, CONN_WAIT);
+}
+
+/* Releases a connection held in CONN_WAIT: sends the held answers, then
+ * runs the requests already buffered, which may hold it again. */
 void
 conn_resume(conn *c)
 {
@@ -1180,9 +1289,7 @@ conn_digest_wait(conn *c, uint32_t parts, uint32_t lo, uint32_t hi,
 	now = repl_sync_point();
 	c->digest_sync_point =
 	    settings.repl_sync && now != proc_sync_before ? now : 0;
-	c->sync_prev_state = c->state;
-	c->wait_kind = CONN_WAIT_DIGEST;
-	conn_set_state(c, CONN_WAIT);
+	conn_hold(c, CONN_WAIT_DIGEST);
 	c->digest_next = NULL;
 	if (digest_tail != NULL)
 		digest_tail->digest_next = c;
@@ -1280,9 +1387,7 @@ conn_job_start(conn *c, conn_job_fn step, conn_job_cancel_fn cancel, void *arg)
 	job_step = step;
 	job_cancel = cancel;
 	job_arg = arg;
-	c->sync_prev_state = c->state;
-	c->wait_kind = CONN_WAIT_JOB;
-	conn_set_state(c, CONN_WAIT);
+	conn_hold(c, CONN_WAIT_JOB);
 	conn_job_arm();
 	return true;
 }
@@ -1342,41 +1447,100 @@ conn_idle_check(void)
 	}
 }
 
-/* Emits "stats conns" lines. */
+/* Writes "tcp:host:port", "tcp6:[host]:port" or "unix:path" for a socket
+ * address into buf. */
+static void
+conn_addr_str(const struct sockaddr_storage *ss, socklen_t sl, char *buf,
+              size_t size)
+{
+	char host[INET6_ADDRSTRLEN + 8] = "", serv[16] = "";
+
+	if (ss->ss_family == AF_UNIX) {
+		snprintf(buf, size, "unix:%s",
+		         settings.socketpath ? settings.socketpath : "");
+	} else if (getnameinfo((const struct sockaddr *)ss, sl, host,
+	                       sizeof host, serv, sizeof serv,
+	                       NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		if (ss->ss_family == AF_INET6)
+			snprintf(buf, size, "tcp6:[%s]:%s", host, serv);
+		else
+			snprintf(buf, size, "tcp:%s:%s", host, serv);
+	} else {
+		snprintf(buf, size, "tcp:unknown");
+	}
+}
+
+/* Emits one "fd:name value" line. */
+static void
+conn_stat_line(stat_emit_fn emit, void *ctx, int fd, const char *name,
+               const char *val)
+{
+	char key[64];
+
+	snprintf(key, sizeof key, "%d:%s", fd, name);
+	emit(ctx, key, val);
+}
+
+/* "stats conns": each listening socket (its address), then each client
+ * (its peer's address, the address it came in on, its state and the
+ * seconds since its last request), by descriptor as memcached does. The
+ * client running this command shows as conn_parse_cmd, an idle one as
+ * conn_waiting. */
 void
 conn_stats(stat_emit_fn emit, void *ctx)
 {
+	struct listener *l;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char val[PATH_MAX + 32];
 	size_t i;
-	char name[64], val[128];
 
+	for (l = listeners; l != NULL; l = l->next) {
+		sl = sizeof ss;
+		if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) != 0)
+			continue;
+		conn_addr_str(&ss, sl, val, sizeof val);
+		conn_stat_line(emit, ctx, l->fd, "addr", val);
+		conn_stat_line(emit, ctx, l->fd, "state", "conn_listening");
+		snprintf(val, sizeof val, "%u",
+		         current_time - server_stats.started);
+		conn_stat_line(emit, ctx, l->fd, "secs_since_last_cmd", val);
+	}
 	for (i = 0; i < conn_table_size; i++) {
 		conn *c = conn_table[i];
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		char host[INET6_ADDRSTRLEN + 8] = "";
-		char serv[16] = "";
+		const char *state;
 
-		if (c == NULL)
+		if (c == NULL || c->state == CONN_CLOSED)
 			continue;
+		sl = sizeof ss;
 		if (c->is_unix) {
-			snprintf(val, sizeof val, "unix:%s",
-			         settings.socketpath ? settings.socketpath
-			                             : "");
+			ss.ss_family = AF_UNIX;
+			conn_addr_str(&ss, sl, val, sizeof val);
 		} else if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) ==
-		               0 &&
-		           getnameinfo((struct sockaddr *)&ss, sl, host,
-		                       sizeof host, serv, sizeof serv,
-		                       NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-			snprintf(val, sizeof val, "tcp:%s:%s", host, serv);
+		           0) {
+			conn_addr_str(&ss, sl, val, sizeof val);
 		} else {
 			snprintf(val, sizeof val, "tcp:unknown");
 		}
-		snprintf(name, sizeof name, "%d:addr", c->fd);
-		emit(ctx, name, val);
-		snprintf(name, sizeof name, "%d:state", c->fd);
-		emit(ctx, name, conn_state_name(c->state));
-		snprintf(name, sizeof name, "%d:secs_since_last_cmd", c->fd);
+		conn_stat_line(emit, ctx, c->fd, "addr", val);
+		sl = sizeof ss;
+		if (c->is_unix) {
+			ss.ss_family = AF_UNIX;
+			conn_addr_str(&ss, sl, val, sizeof val);
+			conn_stat_line(emit, ctx, c->fd, "listen_addr", val);
+		} else if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) ==
+		           0) {
+			conn_addr_str(&ss, sl, val, sizeof val);
+			conn_stat_line(emit, ctx, c->fd, "listen_addr", val);
+		}
+		state = conn_state_name(c->state);
+		if (c == conn_parsing)
+			state = "conn_parse_cmd";
+		else if (c->state == CONN_READ && c->rpos == c->rlen &&
+		         c->wbytes == 0)
+			state = "conn_waiting";
+		conn_stat_line(emit, ctx, c->fd, "state", state);
 		snprintf(val, sizeof val, "%u", current_time - c->last_active);
-		emit(ctx, name, val);
+		conn_stat_line(emit, ctx, c->fd, "secs_since_last_cmd", val);
 	}
 }

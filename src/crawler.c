@@ -366,14 +366,14 @@ crawler_stats(stat_emit_fn emit, void *ctx)
 		emit_u64(emit, ctx, "lru_maintainer_juggles", items_juggles);
 }
 
-/* "stats reset" of the crawler's, the LRUs' and slab rebalancing's
- * counters. */
+/* "stats reset" of the crawler's, the maintainer's and slab
+ * rebalancing's counters (items_stats_reset does the per-class ones). */
 void
 crawler_stats_reset(void)
 {
-	items_stats_reset();
 	memset(&slabs_stats, 0, sizeof(slabs_stats));
 	crawler.starts = 0;
+	items_juggles = 0;
 }
 
 /* The "stats settings" lines of the crawler, LRU and slab options. */

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -22,22 +23,84 @@
  * listener and link, the pidfile, libevent's internals. */
 #define NOFILE_HEADROOM 64
 
-/* Forks into the background; keeps stderr when keep_stderr so -v -d still
- * logs. Returns 0 in the child (the parent exits), or -1 on error. */
-int
-daemon_detach(int keep_stderr)
-{
-	int fd;
+/* Under -d: the write end of the pipe the parent waits on (-1 otherwise),
+ * and the caller's stderr when it is a regular file (-1 otherwise). */
+static int ready_fd = -1;
+static int saved_stderr = -1;
 
-	switch (fork()) {
+static void daemon_wait_child(int rfd, pid_t pid) __attribute__((noreturn));
+
+/* The parent of -d: copies what the child prints before it is ready to
+ * our stderr, then exits 0 once the child says it is ready (a NUL byte),
+ * or with the child's exit status when it dies first. Never returns. */
+static void
+daemon_wait_child(int rfd, pid_t pid)
+{
+	char buf[512];
+	ssize_t n;
+	int st;
+
+	for (;;) {
+		n = read(rfd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		char *nul = memchr(buf, '\0', (size_t)n);
+		size_t len = nul != NULL ? (size_t)(nul - buf) : (size_t)n;
+
+		if (len > 0 && write(STDERR_FILENO, buf, len) < 0) {
+			/* the caller closed its stderr: keep waiting */
+		}
+		if (nul != NULL)
+			_exit(0);
+	}
+	/* No NUL: the child exited (or exec'd) before it was ready. */
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			log_warn("failed to start: waitpid");
+			_exit(71);
+		}
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		_exit(WEXITSTATUS(st));
+	if (WIFSIGNALED(st))
+		log_warnx("failed to start: the daemon was killed by signal %d",
+		          WTERMSIG(st));
+	else
+		log_warnx("failed to start: the daemon exited");
+	_exit(71);
+}
+
+/* Forks into the background. The parent waits for daemon_ready() (or the
+ * child's death) and exits with the outcome, so that a failed start says
+ * why, and says it on the caller's stderr. Until then the child's stderr
+ * is a pipe to the parent. Returns 0 in the child, or -1 on error. */
+int
+daemon_detach(void)
+{
+	struct stat st;
+	int fd, pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd) != 0) {
+		log_warn("pipe");
+		return -1;
+	}
+	fflush(stderr);
+	switch ((pid = fork())) {
 	case -1:
 		log_warn("fork");
 		return -1;
 	case 0:
 		break;
 	default:
-		_exit(0);
+		close(pfd[1]);
+		daemon_wait_child(pfd[0], pid);
 	}
+	close(pfd[0]);
+	ready_fd = pfd[1];
+	(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 	if (setsid() == -1) {
 		log_warn("setsid");
 		return -1;
@@ -46,13 +109,17 @@ daemon_detach(int keep_stderr)
 		log_warn("chdir /");
 		return -1;
 	}
+	/* A regular file as stderr (memcached -v -d 2>>file) can be kept;
+	 * a terminal, pipe or socket never is. */
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+		saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	fd = open("/dev/null", O_RDWR);
 	if (fd == -1) {
 		log_warn("open /dev/null");
 		return -1;
 	}
 	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
-	    (!keep_stderr && dup2(fd, STDERR_FILENO) == -1)) {
+	    dup2(ready_fd, STDERR_FILENO) == -1) {
 		log_warn("dup2");
 		close(fd);
 		return -1;
@@ -60,6 +127,34 @@ daemon_detach(int keep_stderr)
 	if (fd > STDERR_FILENO)
 		close(fd);
 	return 0;
+}
+
+/* Tells the waiting parent of -d that we serve, and lets go of the
+ * caller's stderr: it becomes /dev/null, or the caller's regular file
+ * when keep_file (verbose, no log file). Does nothing without -d. */
+void
+daemon_ready(bool keep_file)
+{
+	int fd;
+
+	if (ready_fd < 0)
+		return;
+	fflush(stderr);
+	if (keep_file && saved_stderr >= 0)
+		fd = saved_stderr;
+	else
+		fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0 && dup2(fd, STDERR_FILENO) == -1)
+		log_warn("dup2");
+	if (fd > STDERR_FILENO)
+		close(fd);
+	if (saved_stderr >= 0 && saved_stderr != fd)
+		close(saved_stderr);
+	saved_stderr = -1;
+	if (write(ready_fd, "", 1) != 1)
+		log_warn("cannot tell the parent we are ready");
+	close(ready_fd);
+	ready_fd = -1;
 }
 
 /* Writes our pid and a newline to path; logs a warning on failure. */

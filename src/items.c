@@ -565,9 +565,6 @@ items_stats_totals(stat_emit_fn emit, void *ctx)
 	emit_total(emit, ctx, #name, offsetof(struct item_class_stats, name))
 	if (settings.lru_maintainer)
 		T(evicted_active);
-	T(crawler_reclaimed);
-	T(crawler_items_checked);
-	T(lrutail_reflocked);
 	if (settings.lru_maintainer) {
 		T(moves_to_cold);
 		T(moves_to_warm);
@@ -577,25 +574,6 @@ items_stats_totals(stat_emit_fn emit, void *ctx)
 		emit(ctx, "lru_bumps_dropped", "0");
 	}
 #undef T
-}
-
-/* "stats reset": zeroes the per-class counters (not the item gauges). */
-void
-items_stats_reset(void)
-{
-	unsigned id;
-
-	for (id = 0; id <= SLAB_CLASS_MAX; id++) {
-		struct item_class_stats *cs = &item_stats[id];
-		uint64_t number = cs->number, tombstones = cs->tombstones;
-		uint64_t mem = cs->mem_requested;
-
-		memset(cs, 0, sizeof(*cs));
-		cs->number = number;
-		cs->tombstones = tombstones;
-		cs->mem_requested = mem;
-	}
-	items_juggles = 0;
 }
 
 /* Items and age of LRU l of class id, for "stats items". */
@@ -638,6 +616,13 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 	    (id = slabs_clsid(ntotal)) == 0) {
 		*err = STORE_TOO_LARGE;
 		return NULL;
+	}
+	if (item_stats[id].flushed_free > 0 && slabs_has_free(id)) {
+		/* the chunk comes from the free list, where flush_all put
+		 * chunks: the memory of a flushed entry is reused */
+		item_stats[id].flushed_free--;
+		item_stats[id].reclaimed++;
+		store_stats.reclaimed++;
 	}
 	it = slabs_alloc(id, false);
 	if (it == NULL && lru_pull_tail(id))
@@ -685,11 +670,32 @@ items_tail_age(unsigned id)
 	return a;
 }
 
-/* Unlinks one item that assoc_clear already took out of the table. */
+/* Unlinks one item that assoc_clear already took out of the table. Its
+ * chunk, if freed now, is counted as reusable (see items_alloc). */
 static void
 flush_one(item *it)
 {
+	if (it->refcount == 0 && !(it->iflags & ITEM_TOMBSTONE))
+		item_stats[it->clsid].flushed_free++;
 	do_unlink(it);
+}
+
+/* Zeroes the per-class counters (not the gauges) for "stats reset". */
+void
+items_stats_reset(void)
+{
+	unsigned i;
+
+	for (i = 0; i <= SLAB_CLASS_MAX; i++) {
+		struct item_class_stats *cs = &item_stats[i];
+		struct item_class_stats keep = {
+		    .number = cs->number,
+		    .tombstones = cs->tombstones,
+		    .mem_requested = cs->mem_requested,
+		    .flushed_free = cs->flushed_free,
+		};
+		*cs = keep;
+	}
 }
 
 /* Unlinks every item. */

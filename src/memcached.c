@@ -1,6 +1,7 @@
 /* memcached.c: main: settings, process setup, the event loop, shutdown. */
 #include "config.h"
 
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ static struct event_base *main_base;
 static struct event *clock_ev;
 static struct event *maintain_ev;
 static struct event *sig_evs[4];
+static struct event *hup_ev;
 static bool shutting_down;
 
 /* Every 10 ms while the store has items: one small step of hash growth
@@ -89,6 +91,51 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	memcached_request_shutdown();
 }
 
+/* SIGHUP: reopen the log file (logrotate renamed it). */
+static void
+hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_reopen();
+}
+
+/* A -x name that does not resolve is most likely a typo: say so in one
+ * line at every verbosity, and refuse to start when the resolver says the
+ * name does not exist. A temporary failure (no DNS yet at boot) is only
+ * a warning: the link retries once a second. */
+static void
+check_peer(void)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	int port, rc;
+
+	if (settings.repl_port <= 0 || settings.repl_peer == NULL ||
+	    settings_split_listen(settings.repl_peer, host, sizeof host,
+	                          &port) != 0 ||
+	    host[0] == '\0')
+		return; /* repl_init() reports a malformed -x */
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc == 0) {
+		freeaddrinfo(res);
+		return;
+	}
+	if (rc == EAI_NONAME || rc == EAI_FAIL
+#ifdef EAI_NODATA
+	    || rc == EAI_NODATA
+#endif
+	) {
+		log_warnx("replication: the -x peer '%s' does not resolve: %s",
+		          host, gai_strerror(rc));
+		exit(EX_USAGE_CODE);
+	}
+	log_warnx("replication: cannot resolve the -x peer '%s' now: %s "
+	          "(retrying every second)",
+	          host, gai_strerror(rc));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -107,12 +154,21 @@ main(int argc, char **argv)
 	if (r != 0)
 		return r;
 	log_init(settings.verbose);
+	if (settings.log_syslog)
+		log_open_syslog();
 	conn_shutdown_request = memcached_request_shutdown;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* until hup_cb takes it */
 	daemon_set_limits(settings.maxconns, settings.coredumps);
+	/* The secret file is read as the starting user (root, before -u):
+	 * doc/hardening.md has it owned by root, mode 0600. */
 	repl_preinit();
+	check_peer();
 	daemon_drop_privileges(settings.username);
-	if (settings.daemonize && daemon_detach(settings.verbose > 0) < 0)
+	/* Opened as the run user, who must be able to reopen it on SIGHUP. */
+	if (settings.log_file != NULL && log_open(settings.log_file) != 0)
+		fatal("cannot open the log file %s", settings.log_file);
+	if (settings.daemonize && daemon_detach() < 0)
 		fatal("failed to daemonize");
 
 	util_clock_update();
@@ -135,7 +191,9 @@ main(int argc, char **argv)
 		sig_evs[i] = evsignal_new(main_base, sigs[i], signal_cb, NULL);
 		event_add(sig_evs[i], NULL);
 	}
-	signal(SIGHUP, SIG_IGN);
+	hup_ev = evsignal_new(main_base, SIGHUP, hup_cb, NULL);
+	event_add(hup_ev, NULL);
+	daemon_ready(settings.verbose > 0 && !log_has_sink());
 
 	event_base_dispatch(main_base);
 
@@ -146,9 +204,12 @@ main(int argc, char **argv)
 	repl_destroy();
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		event_free(sig_evs[i]);
+	event_free(hup_ev);
 	event_free(clock_ev);
 	event_free(maintain_ev);
 	event_base_free(main_base);
 	store_destroy();
+	stats_prefix_clear();
+	log_close();
 	return 0;
 }

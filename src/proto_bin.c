@@ -3,6 +3,7 @@
  * the store and queue responses on the connection. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -55,6 +56,7 @@ static enum proc_result bin_flush(conn *c, const struct bin_call *k);
 static enum proc_result bin_noop(conn *c, const struct bin_call *k);
 static enum proc_result bin_version(conn *c, const struct bin_call *k);
 static enum proc_result bin_stat(conn *c, const struct bin_call *k);
+static bool bin_stat_detail(conn *c, const struct bin_call *k, const char *arg);
 static enum proc_result bin_verbosity(conn *c, const struct bin_call *k);
 static enum proc_result bin_sasl(conn *c, const struct bin_call *k);
 
@@ -112,56 +114,6 @@ static const struct bin_cmd bin_cmds[256] = {
                            STORE_SET, bin_sasl},
 };
 
-/* ---- wire helpers ---- */
-
-/* Reads a big-endian 16-bit number. */
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-/* Reads a big-endian 32-bit number. */
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Reads a big-endian 64-bit number. */
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/* Writes a big-endian 16-bit number. */
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* Writes a big-endian 32-bit number. */
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Writes a big-endian 64-bit number. */
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
 /* ---- pure functions: parsing and encoding ---- */
 
 /* True if a length satisfies an enum bin_len rule. */
@@ -187,13 +139,13 @@ proto_bin_parse_header(const uint8_t *p, struct bin_req *req)
 
 	req->magic = p[0];
 	req->opcode = p[1];
-	req->keylen = get16(p + 2);
+	req->keylen = util_get_be16(p + 2);
 	req->extlen = p[4];
 	req->datatype = p[5];
-	req->vbucket = get16(p + 6);
-	req->bodylen = get32(p + 8);
-	req->opaque = get32(p + 12);
-	req->cas = get64(p + 16);
+	req->vbucket = util_get_be16(p + 6);
+	req->bodylen = util_get_be32(p + 8);
+	req->opaque = util_get_be32(p + 12);
+	req->cas = util_get_be64(p + 16);
 
 	if (req->magic != BIN_REQ_MAGIC)
 		return -1;
@@ -221,13 +173,13 @@ proto_bin_encode_header(uint8_t *p, const struct bin_res *res)
 {
 	p[0] = BIN_RES_MAGIC;
 	p[1] = res->opcode;
-	put16(p + 2, res->keylen);
+	util_put_be16(p + 2, res->keylen);
 	p[4] = res->extlen;
 	p[5] = 0; /* datatype: raw bytes */
-	put16(p + 6, res->status);
-	put32(p + 8, res->bodylen);
-	put32(p + 12, res->opaque);
-	put64(p + 16, res->cas);
+	util_put_be16(p + 6, res->status);
+	util_put_be32(p + 8, res->bodylen);
+	util_put_be32(p + 12, res->opaque);
+	util_put_be64(p + 16, res->cas);
 }
 
 /* Returns memcached's error text for a status. */
@@ -381,10 +333,14 @@ bin_get(conn *c, const struct bin_call *k)
 
 	if (k->cmd->flags & (BF_GAT | BF_TOUCH))
 		it = store_touch(k->key, req->keylen,
-		                 util_realtime((int64_t)get32(k->ext)),
+		                 util_realtime((int64_t)util_get_be32(k->ext)),
 		                 (k->cmd->flags & BF_GAT) != 0);
 	else
 		it = store_get(k->key, req->keylen);
+	if (!(k->cmd->flags & (BF_GAT | BF_TOUCH)))
+		server_stats.cmd_get++;
+	if (!(k->cmd->flags & BF_TOUCH))
+		stats_prefix_get(k->key, req->keylen, it != NULL);
 	if (it == NULL) {
 		if (k->cmd->flags & BF_QUIET)
 			return PROC_DONE;
@@ -397,7 +353,7 @@ bin_get(conn *c, const struct bin_call *k)
 			          BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
-	put32(flags, it->flags);
+	util_put_be32(flags, it->flags);
 	if (k->cmd->flags & BF_TOUCH) {
 		bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
 		          settings.use_cas ? it->cas : 0, flags, 4, NULL, 0,
@@ -486,12 +442,14 @@ bin_update(conn *c, const struct bin_call *k)
 	item *it = NULL;
 
 	if (req->extlen == 8) {
-		flags = get32(k->ext);
-		exptime = get32(k->ext + 4);
+		flags = util_get_be32(k->ext);
+		exptime = util_get_be32(k->ext + 4);
 	}
-	if (vlen > settings.item_size_max)
+	stats_prefix_set(k->key, req->keylen);
+	if (vlen > settings.item_size_max) {
 		r = STORE_TOO_LARGE;
-	else
+		store_stats.store_too_large++;
+	} else
 		r = store_alloc(&it, k->key, req->keylen, flags,
 		                util_realtime((int64_t)exptime), vlen);
 	if (r != STORE_OK) {
@@ -504,11 +462,12 @@ bin_update(conn *c, const struct bin_call *k)
 			item *old = store_peek(k->key, req->keylen);
 			if (old != NULL) {
 				store_release(old);
-				store_delete(k->key, req->keylen, 0);
+				store_drop(k->key, req->keylen);
 			}
 		}
 		return bin_skip(c, vlen);
 	}
+	server_stats.cmd_set++; /* as memcached: once the item is allocated */
 	c->pend.op = k->cmd->op;
 	/* A cas on set/add/replace turns them into a cas command. */
 	if (cas != 0 && (k->cmd->op == STORE_SET || k->cmd->op == STORE_ADD ||
@@ -527,8 +486,10 @@ static enum proc_result
 bin_delete(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	enum store_result r =
-	    store_delete(k->key, req->keylen, bin_req_cas(req));
+	enum store_result r;
+
+	stats_prefix_delete(k->key, req->keylen);
+	r = store_delete(k->key, req->keylen, bin_req_cas(req));
 
 	if (r != STORE_OK)
 		bin_error(c, req->opcode, req->opaque, bin_status_of(r));
@@ -543,8 +504,9 @@ static enum proc_result
 bin_arith(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint64_t delta = get64(k->ext), initial = get64(k->ext + 8);
-	uint32_t exptime = get32(k->ext + 16);
+	uint64_t delta = util_get_be64(k->ext),
+	         initial = util_get_be64(k->ext + 8);
+	uint32_t exptime = util_get_be32(k->ext + 16);
 	uint64_t value = 0, cas_out = 0;
 	enum store_result r;
 	uint8_t body[8];
@@ -559,7 +521,7 @@ bin_arith(conn *c, const struct bin_call *k)
 	}
 	if (k->cmd->flags & BF_QUIET)
 		return PROC_DONE;
-	put64(body, value);
+	util_put_be64(body, value);
 	bin_reply(c, req->opcode, req->opaque, BIN_STATUS_OK,
 	          settings.use_cas ? cas_out : 0, NULL, 0, NULL, 0, body, 8);
 	return PROC_DONE;
@@ -582,7 +544,7 @@ static enum proc_result
 bin_flush(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint32_t delay = req->extlen == 4 ? get32(k->ext) : 0;
+	uint32_t delay = req->extlen == 4 ? util_get_be32(k->ext) : 0;
 
 	if (!settings.flush_enabled) {
 		/* -F: memcached refuses with an auth error, even if quiet. */
@@ -646,17 +608,51 @@ bin_stat(conn *c, const struct bin_call *k)
 
 	memcpy(group, k->key, req->keylen);
 	group[req->keylen] = '\0';
-	if (req->keylen == 0)
+	if (req->keylen == 0) {
 		stats_general(bin_stat_emit, &ctx);
-	else if (strcmp(group, "reset") == 0)
+	} else if (strcmp(group, "reset") == 0) {
 		stats_reset();
-	else if (strlen(group) != req->keylen ||
-	         !stats_group(group, bin_stat_emit, &ctx)) {
+	} else if (strncmp(group, "detail", 6) == 0) {
+		if (!bin_stat_detail(c, k, group + 6))
+			return PROC_DONE;
+	} else if (strlen(group) != req->keylen ||
+	           !stats_group(group, bin_stat_emit, &ctx)) {
 		bin_error(c, req->opcode, req->opaque, BIN_STATUS_KEY_ENOENT);
 		return PROC_DONE;
 	}
 	bin_ok(c, req->opcode, req->opaque, 0);
 	return PROC_DONE;
+}
+
+/* stat "detail on|off|dump" (arg follows "detail"): the dump is one stat
+ * named "detailed" holding the PREFIX lines, as memcached sends it.
+ * Returns false if an error reply was sent instead. */
+static bool
+bin_stat_detail(conn *c, const struct bin_call *k, const char *arg)
+{
+	const struct bin_req *req = k->req;
+	size_t len;
+	char *dump;
+
+	if (strncmp(arg, " dump", 5) == 0) {
+		dump = stats_detail_dump(&len);
+		if (dump == NULL) {
+			bin_error(c, req->opcode, req->opaque,
+			          BIN_STATUS_ENOMEM);
+			return false;
+		}
+		bin_reply(c, BIN_CMD_STAT, req->opaque, BIN_STATUS_OK, 0, NULL,
+		          0, "detailed", 8, dump, (uint32_t)len);
+		free(dump);
+	} else if (strncmp(arg, " on", 3) == 0) {
+		stats_detail_enable(true);
+	} else if (strncmp(arg, " off", 4) == 0) {
+		stats_detail_enable(false);
+	} else {
+		bin_error(c, req->opcode, req->opaque, BIN_STATUS_KEY_ENOENT);
+		return false;
+	}
+	return true;
 }
 
 /* verbosity: sets the log level. memcached 1.6.18 mishandles this opcode;
@@ -665,7 +661,7 @@ static enum proc_result
 bin_verbosity(conn *c, const struct bin_call *k)
 {
 	const struct bin_req *req = k->req;
-	uint32_t level = get32(k->ext);
+	uint32_t level = util_get_be32(k->ext);
 
 	if (level > LOG_LVL_TRACE)
 		level = LOG_LVL_TRACE;

@@ -815,10 +815,10 @@ meta_ms(conn *c, struct meta_req *r)
 	int i, slot = 0;
 	item *it;
 
-	server_stats.cmd_set++;
 	switch (store_alloc(&it, r->lkey, r->nlkey, r->cflags,
 	                    util_realtime(r->ttl), r->vlen)) {
 	case STORE_OK:
+		server_stats.cmd_set++; /* once allocated, as memcached */
 		break;
 	case STORE_TOO_LARGE:
 		conn_out_str(c, "SERVER_ERROR object too large for cache\r\n");
@@ -893,7 +893,7 @@ meta_ms_done(conn *c)
 	item *it = c->nread_item;
 	enum store_result res;
 	uint64_t cas = pd->cas, new_cas = 0;
-	bool stale = false;
+	bool stale = false, token = false;
 	const char *code;
 	char *p;
 	size_t n;
@@ -909,8 +909,12 @@ meta_ms_done(conn *c)
 		item *cur = store_peek(ITEM_key(it), it->nkey);
 		if (cur != NULL) {
 			if (cas < cur->cas) {
+				/* as memcached: the value changes, but the TTL
+				 * and a win token already sent stay */
 				cas = cur->cas;
 				stale = true;
+				token = (cur->iflags & ITEM_TOKEN) != 0;
+				it->exptime = cur->exptime;
 			}
 			store_release(cur);
 		}
@@ -920,7 +924,7 @@ meta_ms_done(conn *c)
 	if (res == STORE_OK && stale) {
 		item *cur = store_peek(ITEM_key(it), it->nkey);
 		if (cur != NULL) {
-			store_mark_stale(cur);
+			store_mark_stale(cur, token);
 			new_cas = cur->cas;
 			store_release(cur);
 		}
@@ -1007,7 +1011,7 @@ meta_md(conn *c, struct meta_req *r)
 		} else {
 			if (proto_meta_has(r, 'T'))
 				meta_touch(&it, r->ttl, false);
-			store_mark_stale(it);
+			store_mark_stale(it, false);
 			if (it->iflags & ITEM_TOKEN)
 				store_set_token(it, false);
 		}

@@ -87,8 +87,10 @@ text_take_key(struct text_req *req, const struct token *t)
 /* Parses a storage command: <cmd> <key> <flags> <exptime> <bytes> [cas]
  * [noreply]. */
 static void
-text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
+text_parse_storage(struct text_req *req, const struct token *t, size_t n,
+                   const char *end)
 {
+	bool is_cas = req->cmd == TXT_CAS;
 	size_t want = is_cas ? 6 : 5;
 	int32_t vlen;
 	int32_t exptime;
@@ -98,6 +100,8 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
 		text_error(req, "ERROR");
 		return;
 	}
+	/* As in memcached, noreply also silences the errors below. */
+	req->noreply = tok_is(&t[n - 1], "noreply");
 	if (!text_take_key(req, &t[1]))
 		return;
 	/* memcached reads flags as 64 bits and keeps the low 32. */
@@ -119,17 +123,17 @@ text_parse_storage(struct text_req *req, struct token *t, size_t n, bool is_cas)
 		return;
 	}
 	req->nbytes = (uint32_t)vlen;
-	if (n == want + 1)
-		req->noreply = tok_is(&t[want], "noreply");
 }
 
-/* Parses get/gets/gat/gats. */
+/* Parses get/gets/gat/gats <keys...> (gat/gats: <exptime> first). */
 static void
-text_parse_get(struct text_req *req, struct token *t, size_t n,
-               const char *line, size_t len, bool touch)
+text_parse_get(struct text_req *req, const struct token *t, size_t n,
+               const char *end)
 {
+	bool touch = req->cmd == TXT_GAT || req->cmd == TXT_GATS;
 	size_t first = touch ? 2 : 1;
-	const char *keys;
+	const char *keys, *cur, *key;
+	size_t nkey;
 
 	if (n < 2) {
 		text_error(req, "ERROR");
@@ -146,16 +150,266 @@ text_parse_get(struct text_req *req, struct token *t, size_t n,
 		if (n == 2) {
 			/* memcached answers "gat <exptime>" with no keys by
 			 * END. */
-			req->keys = line + len;
+			req->keys = end;
 			req->nkeys_len = 0;
 			return;
 		}
 	}
 	keys = t[first].p;
 	req->keys = keys;
-	req->nkeys_len = (size_t)(line + len - keys);
+	req->nkeys_len = (size_t)(end - keys);
 	req->key = t[first].p;
 	req->nkey = t[first].len;
+	/* One bad key fails the whole command before any VALUE is sent. */
+	for (cur = keys; proto_text_next_key(&cur, end, &key, &nkey);) {
+		if (!util_key_valid(key, nkey)) {
+			text_error(req, "CLIENT_ERROR bad command line format");
+			return;
+		}
+	}
+}
+
+/* Parses incr|decr <key> <delta> [noreply]. */
+static void
+text_parse_arith(struct text_req *req, const struct token *t, size_t n,
+                 const char *end)
+{
+	if (n != 3 && n != 4) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->noreply = tok_is(&t[n - 1], "noreply");
+	if (!text_take_key(req, &t[1]))
+		return;
+	if (!util_strtoull(t[2].p, t[2].len, &req->delta))
+		text_error(req, "CLIENT_ERROR invalid numeric delta argument");
+}
+
+/* Parses delete <key> [0] [noreply]. */
+static void
+text_parse_delete(struct text_req *req, const struct token *t, size_t n,
+                  const char *end)
+{
+	bool zero, noreply;
+
+	if (n < 2 || n > 4) {
+		text_error(req, "ERROR");
+		return;
+	}
+	if (n > 2) {
+		zero = tok_is(&t[2], "0");
+		noreply = tok_is(&t[n - 1], "noreply");
+		req->noreply = noreply;
+		if (!((n == 3 && (zero || noreply)) ||
+		      (n == 4 && zero && noreply))) {
+			text_error(req, "CLIENT_ERROR bad command line "
+			                "format.  Usage: delete <key> "
+			                "[noreply]");
+			return;
+		}
+	}
+	text_take_key(req, &t[1]);
+}
+
+/* Parses touch <key> <exptime> [noreply]. */
+static void
+text_parse_touch(struct text_req *req, const struct token *t, size_t n,
+                 const char *end)
+{
+	int32_t exptime;
+
+	if (n != 3 && n != 4) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->noreply = tok_is(&t[n - 1], "noreply");
+	if (!text_take_key(req, &t[1]))
+		return;
+	if (!util_strtol(t[2].p, t[2].len, &exptime)) {
+		text_error(req, "CLIENT_ERROR invalid exptime argument");
+		return;
+	}
+	req->exptime = exptime;
+}
+
+/* Parses flush_all [delay] [noreply]. */
+static void
+text_parse_flush_all(struct text_req *req, const struct token *t, size_t n,
+                     const char *end)
+{
+	int32_t delay;
+
+	if (n > 3) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->noreply = tok_is(&t[n - 1], "noreply");
+	if (n == 3 || (n == 2 && !req->noreply)) {
+		if (!util_strtol(t[1].p, t[1].len, &delay)) {
+			text_error(req,
+			           "CLIENT_ERROR invalid exptime argument");
+			return;
+		}
+		req->num = delay < 0 ? 0 : (uint64_t)delay;
+		req->has_num = true;
+	}
+}
+
+/* Parses shutdown [mode]. */
+static void
+text_parse_shutdown(struct text_req *req, const struct token *t, size_t n,
+                    const char *end)
+{
+	if (n == 2) {
+		req->arg = t[1].p;
+		req->narg = t[1].len;
+	}
+}
+
+/* Parses verbosity <level> [noreply]. */
+static void
+text_parse_verbosity(struct text_req *req, const struct token *t, size_t n,
+                     const char *end)
+{
+	uint32_t level;
+
+	if (n != 2 && n != 3) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->noreply = tok_is(&t[n - 1], "noreply");
+	if (!util_strtoul(t[1].p, t[1].len, &level)) {
+		text_error(req, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	req->num = level;
+}
+
+/* Parses stats [group...]: the group is the rest of the line. */
+static void
+text_parse_stats(struct text_req *req, const struct token *t, size_t n,
+                 const char *end)
+{
+	if (n >= 2) {
+		req->arg = t[1].p;
+		req->narg = (size_t)(end - t[1].p);
+	}
+}
+
+/* Parses digest [<parts> <lo> <hi>]. */
+static void
+text_parse_digest(struct text_req *req, const struct token *t, size_t n,
+                  const char *end)
+{
+	if (n != 1 && n != 4) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->parts = 1;
+	req->lo = 0;
+	req->hi = 1;
+	if (n == 4 &&
+	    (!util_strtoul(t[1].p, t[1].len, &req->parts) ||
+	     !util_strtoul(t[2].p, t[2].len, &req->lo) ||
+	     !util_strtoul(t[3].p, t[3].len, &req->hi) || req->parts == 0 ||
+	     req->lo > req->hi || req->hi > req->parts))
+		text_error(req, "CLIENT_ERROR bad command line format");
+}
+
+/* Parses cache_memlimit <MB> [noreply]. */
+static void
+text_parse_memlimit(struct text_req *req, const struct token *t, size_t n,
+                    const char *end)
+{
+	if (n != 2 && n != 3) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->noreply = tok_is(&t[n - 1], "noreply");
+	if (!util_strtoull(t[1].p, t[1].len, &req->num)) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->has_num = true;
+}
+
+#ifndef NDEBUG
+/* Parses debugtime <secs>|p|r (debug builds only). */
+static void
+text_parse_debugtime(struct text_req *req, const struct token *t, size_t n,
+                     const char *end)
+{
+	if (n < 2) {
+		text_error(req, "ERROR");
+		return;
+	}
+	req->arg = t[1].p;
+	req->narg = t[1].len;
+	if (!tok_is(&t[1], "p") && !tok_is(&t[1], "r") &&
+	    !util_strtoll(t[1].p, t[1].len, &req->snum))
+		text_error(req, "ERROR");
+}
+#endif
+
+/* One text command: its name, the request it makes, whether it takes any
+ * number of tokens (retrievals), and its argument parser (NULL: arguments
+ * are ignored). The parser may turn the request into a TXT_ERROR. */
+struct text_cmd_def {
+	const char *name;
+	enum text_cmd cmd;
+	bool any_tokens;
+	void (*parse)(struct text_req *req, const struct token *t, size_t n,
+	              const char *end);
+};
+
+/* The command table, most frequent first. Meta commands (two letters
+ * starting with 'm') are handled by proto_meta.c. */
+static const struct text_cmd_def text_cmds[] = {
+    {"get", TXT_GET, true, text_parse_get},
+    {"set", TXT_SET, false, text_parse_storage},
+    {"gets", TXT_GETS, true, text_parse_get},
+    {"delete", TXT_DELETE, false, text_parse_delete},
+    {"incr", TXT_INCR, false, text_parse_arith},
+    {"decr", TXT_DECR, false, text_parse_arith},
+    {"add", TXT_ADD, false, text_parse_storage},
+    {"replace", TXT_REPLACE, false, text_parse_storage},
+    {"append", TXT_APPEND, false, text_parse_storage},
+    {"prepend", TXT_PREPEND, false, text_parse_storage},
+    {"cas", TXT_CAS, false, text_parse_storage},
+    {"touch", TXT_TOUCH, false, text_parse_touch},
+    {"gat", TXT_GAT, true, text_parse_get},
+    {"gats", TXT_GATS, true, text_parse_get},
+    {"flush_all", TXT_FLUSH_ALL, false, text_parse_flush_all},
+    {"version", TXT_VERSION, false, NULL},
+    {"quit", TXT_QUIT, false, NULL},
+    {"shutdown", TXT_SHUTDOWN, false, text_parse_shutdown},
+    {"verbosity", TXT_VERBOSITY, false, text_parse_verbosity},
+    {"stats", TXT_STATS, false, text_parse_stats},
+    {"digest", TXT_DIGEST, false, text_parse_digest},
+    {"cache_memlimit", TXT_CACHE_MEMLIMIT, false, text_parse_memlimit},
+#ifndef NDEBUG
+    {"debugtime", TXT_DEBUGTIME, false, text_parse_debugtime},
+#endif
+};
+
+/* Returns the table entry named by token t, or NULL. */
+static const struct text_cmd_def *
+text_cmd_find(const struct token *t)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof text_cmds / sizeof text_cmds[0]; i++)
+		if (tok_is(t, text_cmds[i].name))
+			return &text_cmds[i];
+	return NULL;
+}
+
+/* True for a meta command: two letters, 'm' and one of g s d a n e. */
+static bool
+text_is_meta(const struct token *t)
+{
+	return t->len == 2 && t->p[0] == 'm' && t->p[1] != '\0' &&
+	       strchr("gsdane", t->p[1]) != NULL;
 }
 
 /* Parses one command line (see proto_text.h). */
@@ -163,6 +417,7 @@ void
 proto_text_parse(const char *line, size_t len, struct text_req *req)
 {
 	struct token t[MAX_TOKENS];
+	const struct text_cmd_def *def;
 	const char *rest;
 	size_t n;
 
@@ -172,203 +427,37 @@ proto_text_parse(const char *line, size_t len, struct text_req *req)
 		text_error(req, "ERROR");
 		return;
 	}
-	/* Retrieval commands take any number of keys. */
-	if (tok_is(&t[0], "get") || tok_is(&t[0], "gets")) {
-		req->cmd = t[0].len == 3 ? TXT_GET : TXT_GETS;
-		text_parse_get(req, t, n, line, len, false);
-		return;
-	}
-	if (tok_is(&t[0], "gat") || tok_is(&t[0], "gats")) {
-		req->cmd = t[0].len == 3 ? TXT_GAT : TXT_GATS;
-		text_parse_get(req, t, n, line, len, true);
-		return;
-	}
-	if (t[0].len == 2 && t[0].p[0] == 'm') {
-		switch (t[0].p[1]) {
-		case 'g':
-		case 's':
-		case 'd':
-		case 'a':
-		case 'n':
-		case 'e':
-			req->cmd = TXT_META;
-			return;
-		}
-	}
-	if (rest < line + len) {
-		/* More than MAX_TOKENS tokens. */
-		text_error(req, "ERROR");
-		return;
-	}
-	if (tok_is(&t[0], "set")) {
-		req->cmd = TXT_SET;
-	} else if (tok_is(&t[0], "add")) {
-		req->cmd = TXT_ADD;
-	} else if (tok_is(&t[0], "replace")) {
-		req->cmd = TXT_REPLACE;
-	} else if (tok_is(&t[0], "append")) {
-		req->cmd = TXT_APPEND;
-	} else if (tok_is(&t[0], "prepend")) {
-		req->cmd = TXT_PREPEND;
-	} else if (tok_is(&t[0], "cas")) {
-		req->cmd = TXT_CAS;
-		text_parse_storage(req, t, n, true);
-		return;
-	}
-	if (req->cmd != TXT_ERROR) {
-		text_parse_storage(req, t, n, false);
-		return;
-	}
-	if (tok_is(&t[0], "incr") || tok_is(&t[0], "decr")) {
-		req->cmd = t[0].p[0] == 'i' ? TXT_INCR : TXT_DECR;
-		if (n != 3 && n != 4) {
-			text_error(req, "ERROR");
-			return;
-		}
-		if (!text_take_key(req, &t[1]))
-			return;
-		if (n == 4)
-			req->noreply = tok_is(&t[3], "noreply");
-		if (!util_strtoull(t[2].p, t[2].len, &req->delta)) {
-			text_error(
-			    req, "CLIENT_ERROR invalid numeric delta argument");
-			return;
-		}
-		return;
-	}
-	if (tok_is(&t[0], "delete")) {
-		bool zero, noreply;
-
-		req->cmd = TXT_DELETE;
-		if (n < 2 || n > 4) {
-			text_error(req, "ERROR");
-			return;
-		}
-		if (!text_take_key(req, &t[1]))
-			return;
-		if (n > 2) {
-			zero = tok_is(&t[2], "0");
-			noreply = tok_is(&t[n - 1], "noreply");
-			req->noreply = noreply;
-			if (!((n == 3 && (zero || noreply)) ||
-			      (n == 4 && zero && noreply))) {
-				text_error(req, "CLIENT_ERROR bad command line "
-				                "format.  Usage: delete <key> "
-				                "[noreply]");
-				return;
-			}
-		}
-		return;
-	}
-	if (tok_is(&t[0], "touch")) {
-		int32_t exptime;
-
-		req->cmd = TXT_TOUCH;
-		if (n != 3 && n != 4) {
-			text_error(req, "ERROR");
-			return;
-		}
-		if (!text_take_key(req, &t[1]))
-			return;
-		if (n == 4)
-			req->noreply = tok_is(&t[3], "noreply");
-		if (!util_strtol(t[2].p, t[2].len, &exptime)) {
-			text_error(req,
-			           "CLIENT_ERROR invalid exptime argument");
-			return;
-		}
-		req->exptime = exptime;
-		return;
-	}
-	if (tok_is(&t[0], "flush_all")) {
-		req->cmd = TXT_FLUSH_ALL;
-		if (n > 3) {
-			text_error(req, "ERROR");
-			return;
-		}
-		req->noreply = tok_is(&t[n - 1], "noreply");
-		if (n == 3 || (n == 2 && !req->noreply)) {
-			int32_t delay;
-			if (!util_strtol(t[1].p, t[1].len, &delay)) {
-				text_error(
-				    req,
-				    "CLIENT_ERROR invalid exptime argument");
-				return;
-			}
-			req->num = delay < 0 ? 0 : (uint64_t)delay;
-			req->has_num = true;
-		}
-		return;
-	}
-	if (tok_is(&t[0], "version")) {
-		req->cmd = TXT_VERSION;
-		return;
-	}
-	if (tok_is(&t[0], "quit")) {
-		req->cmd = TXT_QUIT;
-		return;
-	}
-	if (tok_is(&t[0], "shutdown")) {
-		req->cmd = TXT_SHUTDOWN;
-		if (n == 2) {
-			req->arg = t[1].p;
-			req->narg = t[1].len;
-		}
-		return;
-	}
-	if (tok_is(&t[0], "verbosity") && (n == 2 || n == 3)) {
-		uint32_t level;
-
-		req->cmd = TXT_VERBOSITY;
-		req->noreply = tok_is(&t[n - 1], "noreply");
-		if (!util_strtoul(t[1].p, t[1].len, &level)) {
-			/* "verbosity noreply" is silent, as in memcached. */
-			if (req->noreply) {
-				req->num = (uint64_t)log_verbose;
-				return;
-			}
-			text_error(req, "CLIENT_ERROR bad command line format");
-			return;
-		}
-		req->num = level;
+	if (text_is_meta(&t[0])) {
+		req->cmd = TXT_META;
 		return;
 	}
 	if (proto_admin_match(line, len)) {
 		req->cmd = TXT_ADMIN;
 		return;
 	}
-	if (tok_is(&t[0], "stats")) {
-		req->cmd = TXT_STATS;
-		if (n >= 2) {
-			req->arg = t[1].p;
-			req->narg = (size_t)(line + len - t[1].p);
-		}
+	def = text_cmd_find(&t[0]);
+	/* Only retrievals may have more than MAX_TOKENS tokens. */
+	if (rest < line + len && (def == NULL || !def->any_tokens)) {
+		text_error(req, "ERROR");
 		return;
 	}
-	if (tok_is(&t[0], "digest") && (n == 1 || n == 4)) {
-		req->cmd = TXT_DIGEST;
-		req->parts = 1;
-		req->lo = 0;
-		req->hi = 1;
-		if (n == 4 && (!util_strtoul(t[1].p, t[1].len, &req->parts) ||
-		               !util_strtoul(t[2].p, t[2].len, &req->lo) ||
-		               !util_strtoul(t[3].p, t[3].len, &req->hi) ||
-		               req->parts == 0 || req->lo > req->hi ||
-		               req->hi > req->parts))
-			text_error(req, "CLIENT_ERROR bad command line format");
-		return;
-	}
-	if (tok_is(&t[0], "cache_memlimit") && (n == 2 || n == 3)) {
-		req->cmd = TXT_CACHE_MEMLIMIT;
-		req->noreply = tok_is(&t[n - 1], "noreply");
-		if (!util_strtoull(t[1].p, t[1].len, &req->num)) {
-			text_error(req, "ERROR");
+	if (def == NULL) {
+		/* memcached hangs up, silently, on an unknown command whose
+		 * last token starts with "HTTP/" (a web request sent to the
+		 * cache), unless its first letter is one memcached
+		 * dispatches on. */
+		if (t[0].len >= 2 && strchr("gsacidt", t[0].p[0]) == NULL &&
+		    t[n - 1].len >= 5 && memcmp(t[n - 1].p, "HTTP/", 5) == 0) {
+			text_error(req, NULL);
+			req->close_after = true;
 			return;
 		}
-		req->has_num = true;
+		text_error(req, "ERROR");
 		return;
 	}
-	text_error(req, "ERROR");
+	req->cmd = def->cmd;
+	if (def->parse != NULL)
+		def->parse(req, t, n, line + len);
 }
 
 /* Takes the next key from a space separated list. */
@@ -458,17 +547,14 @@ text_exec_get(conn *c, struct text_req *req)
 	while (proto_text_next_key(&cur, end, &key, &nkey)) {
 		item *it;
 
-		if (nkey > KEY_MAX_LENGTH || !util_key_valid(key, nkey)) {
-			text_reply_err(c,
-			               "CLIENT_ERROR bad command line format");
-			return;
-		}
 		if (touch) {
 			it = store_touch(key, nkey, exptime, true);
 		} else {
 			it = store_get(key, nkey);
 		}
-		server_stats.cmd_get++;
+		stats_prefix_get(key, nkey, it != NULL);
+		if (!touch)
+			server_stats.cmd_get++; /* gat counts as cmd_touch */
 		if (it == NULL)
 			continue;
 		text_out_value(c, it, with_cas);
@@ -486,7 +572,7 @@ text_nread_done(conn *c)
 
 	c->nread_item = NULL;
 	if (c->trailer[0] != '\r' || c->trailer[1] != '\n') {
-		text_reply_err(c, "CLIENT_ERROR bad data chunk");
+		REPLY(c, nr, "CLIENT_ERROR bad data chunk");
 		store_release(it);
 		return;
 	}
@@ -524,7 +610,7 @@ text_exec_store(conn *c, struct text_req *req)
 	item *it = NULL;
 	enum store_result r;
 
-	server_stats.cmd_set++;
+	stats_prefix_set(req->key, req->nkey);
 	r = store_alloc(&it, req->key, req->nkey, req->flags,
 	                util_realtime(req->exptime), req->nbytes);
 	if (r != STORE_OK) {
@@ -537,9 +623,10 @@ text_exec_store(conn *c, struct text_req *req)
 		conn_swallow(c, (size_t)req->nbytes + 2);
 		/* A failed set must not leave the old value behind. */
 		if (req->cmd == TXT_SET)
-			store_delete(req->key, req->nkey, 0);
+			store_drop(req->key, req->nkey);
 		return c->state == CONN_SWALLOW ? PROC_NREAD : PROC_DONE;
 	}
+	server_stats.cmd_set++; /* as memcached: once the item is allocated */
 	c->pend.op = ops[req->cmd];
 	c->pend.cas = req->cas;
 	c->pend.noreply = req->noreply;
@@ -596,6 +683,34 @@ text_stat_emit(void *ctx, const char *name, const char *value)
 	conn_out_commit(c, 8 + nn + vn);
 }
 
+/* "stats detail on|off|dump" (arg is the word after "detail"). */
+static void
+text_exec_stats_detail(conn *c, const char *arg)
+{
+	char *dump;
+	size_t len;
+
+	if (strcmp(arg, "on") == 0) {
+		stats_detail_enable(true);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "off") == 0) {
+		stats_detail_enable(false);
+		conn_out(c, "OK\r\n", 4);
+	} else if (strcmp(arg, "dump") == 0) {
+		dump = stats_detail_dump(&len);
+		if (dump == NULL) {
+			text_reply_err(c, "SERVER_ERROR out of memory writing "
+			                  "stats");
+			return;
+		}
+		conn_out(c, dump, len);
+		free(dump);
+	} else {
+		conn_out_str(c, "CLIENT_ERROR usage: stats detail on|off|dump"
+		                "\r\n");
+	}
+}
+
 /* stats [group]. */
 static void
 text_exec_stats(conn *c, struct text_req *req)
@@ -618,12 +733,13 @@ text_exec_stats(conn *c, struct text_req *req)
 		conn_out(c, "RESET\r\n", 7);
 		return;
 	}
-	if (strcmp(group, "detail dump") == 0 ||
-	    strcmp(group, "detail on") == 0 ||
-	    strcmp(group, "detail off") == 0) {
-		conn_out(
-		    c, strcmp(group, "detail dump") == 0 ? "END\r\n" : "OK\r\n",
-		    strcmp(group, "detail dump") == 0 ? 5 : 4);
+	if (strcmp(group, "detail") == 0 || strncmp(group, "detail ", 7) == 0) {
+		char *arg = group + 6, *end;
+
+		arg += strspn(arg, " ");
+		end = arg + strcspn(arg, " ");
+		*end = '\0';
+		text_exec_stats_detail(c, arg);
 		return;
 	}
 	if (!stats_group(group, text_stat_emit, c)) {
@@ -650,8 +766,13 @@ text_execute(conn *c, struct text_req *req)
 {
 	switch (req->cmd) {
 	case TXT_ERROR:
-		text_reply_err(c, req->error);
-		return req->close_after ? PROC_CLOSE : PROC_DONE;
+		/* memcached's out_string: noreply silences errors too. */
+		if (req->error != NULL && !req->noreply)
+			text_reply_err(c, req->error);
+		if (!req->close_after)
+			return PROC_DONE;
+		c->close_reason = "web request";
+		return PROC_CLOSE;
 	case TXT_GET:
 	case TXT_GETS:
 	case TXT_GAT:
@@ -670,6 +791,7 @@ text_execute(conn *c, struct text_req *req)
 		text_exec_arith(c, req);
 		return PROC_DONE;
 	case TXT_DELETE:
+		stats_prefix_delete(req->key, req->nkey);
 		switch (store_delete(req->key, req->nkey, 0)) {
 		case STORE_OK:
 			REPLY(c, req->noreply, "DELETED");
@@ -692,7 +814,8 @@ text_execute(conn *c, struct text_req *req)
 	}
 	case TXT_FLUSH_ALL:
 		if (!settings.flush_enabled) {
-			text_reply_err(c, "CLIENT_ERROR flush_all not allowed");
+			REPLY(c, req->noreply,
+			      "CLIENT_ERROR flush_all not allowed");
 			return PROC_DONE;
 		}
 		store_flush(req->has_num ? (uint32_t)req->num : 0);
@@ -750,6 +873,16 @@ text_execute(conn *c, struct text_req *req)
 		conn_digest_wait(c, req->parts, req->lo, req->hi,
 		                 text_digest_done);
 		return PROC_DONE;
+	case TXT_DEBUGTIME:
+#ifndef NDEBUG
+		if (req->narg == 1 &&
+		    (req->arg[0] == 'p' || req->arg[0] == 'r'))
+			util_clock_debug_pause(req->arg[0] == 'p');
+		else
+			util_clock_debug_move(req->snum);
+		conn_out_str(c, "OK\r\n");
+#endif
+		return PROC_DONE;
 	case TXT_META:
 	case TXT_ADMIN:
 		break;
@@ -778,7 +911,7 @@ proto_text_process(conn *c)
 {
 	char *start = c->rbuf + c->rpos;
 	size_t avail = c->rlen - c->rpos, len;
-	char *nl = memchr(start, '\n', avail);
+	char *nl = memchr(start, '\n', avail), *nul;
 	struct text_req req;
 
 	if (nl == NULL) {
@@ -797,6 +930,10 @@ proto_text_process(conn *c)
 	c->rpos += len + 1;
 	if (len > 0 && start[len - 1] == '\r')
 		len--;
+	/* memcached reads the line as a C string: a NUL ends it. */
+	nul = memchr(start, '\0', len);
+	if (nul != NULL)
+		len = (size_t)(nul - start);
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("<%d %.*s", c->fd, (int)len, start);
 	proto_text_parse(start, len, &req);

@@ -19,6 +19,11 @@
  * was made (HELLO included): PING carries the sender's offset, ACK the
  * receiver's applied offset. The clean-shutdown drain waits for an ACK that
  * covers everything queued.
+ *
+ * A node started with -x comes up empty (or stale) while its peer holds
+ * the data: until the peer's full copy has arrived it holds client
+ * requests instead of answering gets as misses (repl_ready.c); this file
+ * tells it when the copy is complete or the peer is absent.
  */
 #include "config.h"
 
@@ -48,6 +53,7 @@
 #include "log.h"
 #include "repl.h"
 #include "repl_proto.h"
+#include "repl_ready.h"
 #include "settings.h"
 #include "store.h"
 #include "util.h"
@@ -168,7 +174,12 @@ struct repl_counters {
 	uint64_t queue_overflows;
 	uint64_t timeouts;
 	uint64_t malformed;
-	uint64_t apply_failed;      /* items we could not allocate */
+	uint64_t apply_failed; /* items we could not allocate */
+	/* Changes from the peer applied here (they are not client commands:
+	 * cmd_set, delete_hits and the like do not count them), and those
+	 * skipped because what we hold is newer. */
+	uint64_t applied_items, applied_deletes, applied_touches;
+	uint64_t applied_flushes, applied_older;
 	uint64_t partial_resyncs;   /* resyncs we served from the backlog */
 	uint64_t backlog_overflows; /* times the backlog dropped old bytes */
 	uint64_t sync_fallbacks;    /* -o repl_sync fell back to async */
@@ -331,50 +342,6 @@ random_bytes(uint8_t *p, size_t n)
 	}
 }
 
-/* Splits "host", "host:port", "[v6]:port" or a bare v6 address s[0..len)
- * into host and port (port left untouched when absent). Returns false if
- * it does not fit. */
-static bool
-split_hostport(const char *s, size_t len, char *host, size_t hostsz, char *port,
-               size_t portsz)
-{
-	const char *colon = memchr(s, ':', len);
-	const char *h = s;
-	size_t hl = len;
-
-	if (len > 0 && s[0] == '[') {
-		const char *rb = memchr(s, ']', len);
-
-		if (rb == NULL)
-			return false;
-		h = s + 1;
-		hl = (size_t)(rb - s) - 1;
-		if ((size_t)(rb - s) + 1 < len && rb[1] == ':') {
-			size_t pl = len - (size_t)(rb - s) - 2;
-
-			if (pl == 0 || pl >= portsz)
-				return false;
-			memcpy(port, rb + 2, pl);
-			port[pl] = '\0';
-		}
-	} else if (colon != NULL &&
-	           memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) ==
-	               NULL) {
-		size_t pl = len - (size_t)(colon - s) - 1;
-
-		hl = (size_t)(colon - s);
-		if (pl == 0 || pl >= portsz)
-			return false;
-		memcpy(port, colon + 1, pl);
-		port[pl] = '\0';
-	}
-	if (hl >= hostsz)
-		return false;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	return true;
-}
-
 /* Writes "ip:port" of a socket address into buf ("[ip6]:port" for IPv6;
  * an IPv4-mapped IPv6 address, as a dual-stack listener sees IPv4 peers,
  * is written as the plain IPv4 address). */
@@ -403,18 +370,6 @@ format_addr(const struct sockaddr *sa, socklen_t salen, char *buf, size_t sz)
 		snprintf(buf, sz, "[%s]:%s", h, p);
 	else
 		snprintf(buf, sz, "%s:%s", h, p);
-}
-
-/* Makes fd non-blocking and close-on-exec. Returns 0 or -1. */
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL, 0);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return 0;
 }
 
 /* Returns true for a data record (what the item counters count). */
@@ -571,6 +526,7 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 	struct repl_conn **pp;
 	char reason[128];
 	bool was_linked = l->linked;
+	bool connecting = l->state == REPL_CONNECTING;
 	va_list ap;
 
 	if (l->dead)
@@ -624,6 +580,14 @@ link_close(struct repl_conn *l, const char *fmt, ...)
 		                  : NULL);
 	}
 
+	/* Holding clients for the first copy and no link left: the peer is
+	 * down, refused us, or went away during the copy; serving what this
+	 * node has beats serving nothing. (Not while shutting down: the held
+	 * clients are closed unanswered.) */
+	if (!repl_ready() && repl.links == NULL && !repl.draining)
+		repl_ready_end(was_linked   ? "peer lost"
+		               : connecting ? "no peer"
+		                            : "peer refused");
 	if (repl.draining) {
 		if (l == repl.drain_link)
 			drain_finish(reason);
@@ -690,7 +654,7 @@ local_host(char *host, size_t sz)
 	if (s == NULL || s[0] == '\0')
 		return true;
 	n = strcspn(s, ", ");
-	if (!split_hostport(s, n, host, sz, ignore, sizeof(ignore))) {
+	if (!util_split_hostport(s, n, host, sz, ignore, sizeof(ignore))) {
 		log_warnx("replication: bad -l address '%.*s'", (int)n, s);
 		host[0] = '\0';
 		return false;
@@ -722,30 +686,6 @@ bind_local(int fd, int family)
 	freeaddrinfo(res);
 }
 
-/* Creates a non-blocking listening socket bound to sa; returns it, or -1
- * with errno set. With dual_stack, an AF_INET6 socket also takes IPv4
- * peers (as IPv4-mapped addresses). */
-static int
-listener_socket(const struct sockaddr *sa, socklen_t salen, bool dual_stack)
-{
-	int fd, on = 1, off = 0, err;
-
-	fd = socket(sa->sa_family, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (set_nonblock(fd) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    (dual_stack && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
-	                              sizeof(off)) < 0) ||
-	    bind(fd, sa, salen) < 0 || listen(fd, REPL_LISTEN_BACKLOG) < 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 /* Opens the replication listener on the first -l address, or without -l
  * on every address: one IPv6 socket that takes IPv4 too, or IPv4 only
  * where the host has no IPv6. Returns 0 or -1 (logged once; the timer
@@ -774,7 +714,8 @@ listener_open(void)
 			repl.listen_failed = true;
 			return -1;
 		}
-		fd = listener_socket(res->ai_addr, res->ai_addrlen, false);
+		fd = util_listen_socket(res->ai_addr, res->ai_addrlen,
+		                        REPL_LISTEN_BACKLOG, true);
 		freeaddrinfo(res);
 	} else {
 		struct sockaddr_in6 any6;
@@ -784,8 +725,8 @@ listener_open(void)
 		any6.sin6_family = AF_INET6;
 		any6.sin6_addr = in6addr_any;
 		any6.sin6_port = htons((uint16_t)settings.repl_port);
-		fd = listener_socket((struct sockaddr *)&any6, sizeof(any6),
-		                     true);
+		fd = util_listen_socket((struct sockaddr *)&any6, sizeof(any6),
+		                        REPL_LISTEN_BACKLOG, false);
 		if (fd < 0 &&
 		    (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ||
 		     errno == EADDRNOTAVAIL)) {
@@ -796,8 +737,9 @@ listener_open(void)
 			any4.sin_family = AF_INET;
 			any4.sin_addr.s_addr = htonl(INADDR_ANY);
 			any4.sin_port = htons((uint16_t)settings.repl_port);
-			fd = listener_socket((struct sockaddr *)&any4,
-			                     sizeof(any4), false);
+			fd = util_listen_socket((struct sockaddr *)&any4,
+			                        sizeof(any4),
+			                        REPL_LISTEN_BACKLOG, true);
 		}
 	}
 	if (fd < 0) {
@@ -960,7 +902,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		close(fd);
 		return;
 	}
-	if (set_nonblock(fd) < 0) {
+	if (util_nonblock(fd) < 0) {
 		log_warn("replication: fcntl");
 		close(fd);
 		return;
@@ -996,17 +938,21 @@ repl_connect_start(void)
 		          gai_strerror(rc));
 		snprintf(repl.last_error, sizeof(repl.last_error),
 		         "resolve %.64s: %s", repl.peer_host, gai_strerror(rc));
+		if (repl.links == NULL)
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
 	}
 	format_addr(res->ai_addr, res->ai_addrlen, peer, sizeof(peer));
 	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-	if (fd < 0 || set_nonblock(fd) < 0) {
+	if (fd < 0 || util_nonblock(fd) < 0) {
 		log_warn("replication: socket");
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
+		if (repl.links == NULL)
+			repl_ready_end("no peer");
 		if (!repl.listen_mode && linked() == NULL)
 			repl_listen();
 		return;
@@ -1702,7 +1648,10 @@ apply_item(const struct repl_msg *m)
 	it->iflags |= m->iflags; /* meta stale mark and win token */
 	it->version = m->version;
 	it->origin = m->origin;
-	(void)store_apply_item(it);
+	if (store_apply_item(it))
+		repl.st.applied_items++;
+	else
+		repl.st.applied_older++;
 }
 
 /* Queues an ACK with the bytes of the peer's stream we have applied. */
@@ -1761,17 +1710,23 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 	case REPL_DELETE:
 		store_observe_version(m->version);
 		store_observe_cas(m->cas);
-		(void)store_apply_delete(m->key, m->nkey, m->version,
-		                         m->origin);
+		if (store_apply_delete(m->key, m->nkey, m->version, m->origin))
+			repl.st.applied_deletes++;
+		else
+			repl.st.applied_older++;
 		break;
 	case REPL_TOUCH:
 		store_observe_version(m->version);
-		(void)store_apply_touch(m->key, m->nkey, m->exptime, m->version,
-		                        m->origin);
+		if (store_apply_touch(m->key, m->nkey, m->exptime, m->version,
+		                      m->origin))
+			repl.st.applied_touches++;
+		else
+			repl.st.applied_older++;
 		break;
 	case REPL_FLUSH:
 		store_observe_version(m->version);
 		store_apply_flush(m->when, m->version);
+		repl.st.applied_flushes++;
 		break;
 	case REPL_COPY_BEGIN:
 		store_reserve(m->count);
@@ -1790,6 +1745,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 		repl.st.full_copies_received++;
 		log_debug("replication: copy received (%llu items)",
 		          (unsigned long long)m->count);
+		repl_ready_end("copy complete");
 		check_start(l);
 		break;
 	case REPL_PING:
@@ -1802,6 +1758,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 			l->rx_valid = true;
 			log_debug("replication: peer resumes from offset %llu",
 			          (unsigned long long)m->offset);
+			repl_ready_end("copy complete");
 			check_start(l);
 		} else if (l->peer_copy_done) {
 			if (l->rx_valid && l->rx_off != m->offset)
@@ -1842,8 +1799,7 @@ handle_msg(struct repl_conn *l, const struct repl_msg *m)
 static size_t
 hdr_body_len(const uint8_t *p)
 {
-	return (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
-	       (size_t)p[4];
+	return util_get_be32(p + 1);
 }
 
 /* Makes room for at least `need` unread bytes plus a read chunk. */
@@ -2091,6 +2047,7 @@ repl_drain(void (*done)(void))
 	}
 	repl.draining = true;
 	repl.drain_done = done;
+	repl_ready_shutdown();
 	listener_close();
 	ln = linked();
 	for (l = repl.links; l != NULL; l = next) {
@@ -2384,6 +2341,11 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit_u64(emit, ctx, "repl_queue_records", l != NULL ? l->ring_cnt : 0);
 	emit_u64(emit, ctx, "repl_items_sent", repl.st.items_sent);
 	emit_u64(emit, ctx, "repl_items_received", repl.st.items_received);
+	emit_u64(emit, ctx, "repl_applied_items", repl.st.applied_items);
+	emit_u64(emit, ctx, "repl_applied_deletes", repl.st.applied_deletes);
+	emit_u64(emit, ctx, "repl_applied_touches", repl.st.applied_touches);
+	emit_u64(emit, ctx, "repl_applied_flushes", repl.st.applied_flushes);
+	emit_u64(emit, ctx, "repl_applied_older", repl.st.applied_older);
 	emit_u64(emit, ctx, "repl_bytes_sent", repl.st.bytes_sent);
 	emit_u64(emit, ctx, "repl_bytes_received", repl.st.bytes_received);
 	emit_u64(emit, ctx, "repl_full_copies", repl.st.full_copies);
@@ -2398,8 +2360,10 @@ repl_stats(stat_emit_fn emit, void *ctx, bool detail)
 	emit(ctx, "repl_sync", repl_sync_active() ? "on" : "off");
 	emit_u64(emit, ctx, "repl_sync_waiting", repl.sync_waiting);
 	emit_u64(emit, ctx, "repl_sync_fallbacks", repl.st.sync_fallbacks);
+	repl_ready_stats(emit, ctx, false);
 	if (!detail)
 		return;
+	repl_ready_stats(emit, ctx, true);
 	emit_u64(emit, ctx, "repl_node_id", store_node_id);
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)repl.run_id);
 	emit(ctx, "repl_run_id", buf);
@@ -2553,10 +2517,12 @@ repl_init(struct event_base *base)
 	snprintf(repl.peer_port, sizeof(repl.peer_port), "%d",
 	         settings.repl_port);
 	if (settings.repl_peer != NULL && settings.repl_peer[0] != '\0') {
-		if (!split_hostport(settings.repl_peer,
-		                    strlen(settings.repl_peer), repl.peer_host,
-		                    sizeof(repl.peer_host), repl.peer_port,
-		                    sizeof(repl.peer_port)) ||
+		char port[sizeof(repl.peer_port)];
+
+		if (!util_split_hostport(settings.repl_peer,
+		                         strlen(settings.repl_peer),
+		                         repl.peer_host, sizeof(repl.peer_host),
+		                         port, sizeof(port)) ||
 		    repl.peer_host[0] == '\0') {
 			/* Running on without the peer would also accept
 			 * replication from anyone: refuse to start. */
@@ -2564,12 +2530,15 @@ repl_init(struct event_base *base)
 			          settings.repl_peer);
 			exit(EX_USAGE_CODE);
 		}
+		if (port[0] != '\0')
+			memcpy(repl.peer_port, port, sizeof(port));
 	}
 	if (repl.peer_host[0] == '\0' && repl.secret == NULL)
 		log_warnx("replication: no -x peer and no -o repl_secret: any "
 		          "host that reaches port %d can replicate to and from "
 		          "this node; set -x <peer> or -o repl_secret=<file>",
 		          settings.repl_port);
+	repl_ready_begin(base, repl.peer_host[0] != '\0');
 	if (repl.peer_host[0] != '\0')
 		repl_connect_start();
 	else
@@ -2599,6 +2568,7 @@ repl_destroy(void)
 		event_free(repl.sync_release);
 	if (repl.sync_timer != NULL)
 		event_free(repl.sync_timer);
+	repl_ready_destroy();
 	if (store_mutation_hook == repl_hook)
 		store_mutation_hook = NULL;
 	if (repl.secret != NULL) {

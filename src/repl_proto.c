@@ -53,58 +53,6 @@ static const struct {
     [REPL_RANGE_END] = {"RANGE_END", RANGE_FIXED, true},
 };
 
-/* ---- big-endian helpers ---- */
-
-/* Stores v at p; returns the byte after it. */
-static inline uint8_t *
-put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return p + 2;
-}
-
-/* Stores v at p; returns the byte after it. */
-static inline uint8_t *
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
-}
-
-/* Stores v at p; returns the byte after it. */
-static inline uint8_t *
-put_u64(uint8_t *p, uint64_t v)
-{
-	p = put_u32(p, (uint32_t)(v >> 32));
-	return put_u32(p, (uint32_t)v);
-}
-
-/* Reads a u16 at p. */
-static inline uint16_t
-get_u16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-/* Reads a u32 at p. */
-static inline uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Reads a u64 at p. */
-static inline uint64_t
-get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
 /* ---- buffer ---- */
 
 /* Moves the pending bytes to the start of the allocation. */
@@ -191,7 +139,7 @@ enc_begin(struct repl_buf *b, enum repl_type type, uint32_t blen)
 	p = b->data + b->len;
 	b->len += REPL_HDR_LEN + (size_t)blen;
 	p[0] = (uint8_t)type;
-	return put_u32(p + 1, blen);
+	return util_put_be32(p + 1, blen);
 }
 
 /* Appends a HELLO; returns the bytes appended. */
@@ -200,13 +148,13 @@ repl_encode_hello(struct repl_buf *b, const struct repl_hello *h)
 {
 	uint8_t *p = enc_begin(b, REPL_HELLO, HELLO_BODY);
 
-	p = put_u32(p, h->magic);
-	p = put_u16(p, h->version);
-	p = put_u16(p, h->node_id);
-	p = put_u64(p, h->run_id);
-	p = put_u64(p, h->peer_run_id);
-	p = put_u64(p, h->resume_offset);
-	p = put_u32(p, h->flags);
+	p = util_put_be32(p, h->magic);
+	p = util_put_be16(p, h->version);
+	p = util_put_be16(p, h->node_id);
+	p = util_put_be64(p, h->run_id);
+	p = util_put_be64(p, h->peer_run_id);
+	p = util_put_be64(p, h->resume_offset);
+	p = util_put_be32(p, h->flags);
 	memcpy(p, h->nonce, REPL_NONCE_LEN);
 	return REPL_HDR_LEN + HELLO_BODY;
 }
@@ -233,13 +181,13 @@ repl_encode_item(struct repl_buf *b, const item *it)
 	if (it->nkey == 0 || it->nkey > KEY_MAX_LENGTH || blen > UINT32_MAX)
 		return 0;
 	p = enc_begin(b, REPL_ITEM, (uint32_t)blen);
-	p = put_u64(p, it->version);
-	p = put_u16(p, it->origin);
-	p = put_u64(p, it->cas);
-	p = put_u32(p, it->flags);
-	p = put_u32(p, it->exptime);
+	p = util_put_be64(p, it->version);
+	p = util_put_be16(p, it->origin);
+	p = util_put_be64(p, it->cas);
+	p = util_put_be32(p, it->flags);
+	p = util_put_be32(p, it->exptime);
 	*p++ = it->nkey;
-	p = put_u32(p, it->nbytes);
+	p = util_put_be32(p, it->nbytes);
 	*p++ = it->iflags & REPL_ITEM_FLAGS;
 	memcpy(p, ITEM_key(it), it->nkey);
 	if (it->nbytes > 0)
@@ -257,9 +205,9 @@ repl_encode_delete(struct repl_buf *b, const char *key, size_t nkey,
 	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
 		return 0;
 	p = enc_begin(b, REPL_DELETE, (uint32_t)(DELETE_FIXED + nkey));
-	p = put_u64(p, version);
-	p = put_u16(p, origin);
-	p = put_u64(p, cas);
+	p = util_put_be64(p, version);
+	p = util_put_be16(p, origin);
+	p = util_put_be64(p, cas);
 	*p++ = (uint8_t)nkey;
 	memcpy(p, key, nkey);
 	return REPL_HDR_LEN + DELETE_FIXED + nkey;
@@ -275,9 +223,9 @@ repl_encode_touch(struct repl_buf *b, const char *key, size_t nkey,
 	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
 		return 0;
 	p = enc_begin(b, REPL_TOUCH, (uint32_t)(TOUCH_FIXED + nkey));
-	p = put_u64(p, version);
-	p = put_u16(p, origin);
-	p = put_u32(p, exptime);
+	p = util_put_be64(p, version);
+	p = util_put_be16(p, origin);
+	p = util_put_be32(p, exptime);
 	*p++ = (uint8_t)nkey;
 	memcpy(p, key, nkey);
 	return REPL_HDR_LEN + TOUCH_FIXED + nkey;
@@ -290,9 +238,9 @@ repl_encode_flush(struct repl_buf *b, uint32_t when, uint64_t version,
 {
 	uint8_t *p = enc_begin(b, REPL_FLUSH, FLUSH_BODY);
 
-	p = put_u64(p, version);
-	p = put_u16(p, origin);
-	put_u32(p, when);
+	p = util_put_be64(p, version);
+	p = util_put_be16(p, origin);
+	util_put_be32(p, when);
 	return REPL_HDR_LEN + FLUSH_BODY;
 }
 
@@ -304,7 +252,7 @@ repl_encode_u64(struct repl_buf *b, enum repl_type type, uint64_t v)
 	if (type != REPL_COPY_BEGIN && type != REPL_COPY_END &&
 	    type != REPL_PING && type != REPL_ACK)
 		return 0;
-	put_u64(enc_begin(b, type, U64_BODY), v);
+	util_put_be64(enc_begin(b, type, U64_BODY), v);
 	return REPL_HDR_LEN + U64_BODY;
 }
 
@@ -336,11 +284,11 @@ repl_encode_digest(struct repl_buf *b, enum repl_type type, uint32_t parts,
 		return 0;
 	}
 	p = enc_begin(b, type, (uint32_t)blen);
-	p = put_u32(p, parts);
-	p = put_u32(p, lo);
-	p = put_u32(p, hi);
+	p = util_put_be32(p, parts);
+	p = util_put_be32(p, lo);
+	p = util_put_be32(p, hi);
 	for (i = 0; i < ndigests; i++)
-		p = put_u64(p, digests[i]);
+		p = util_put_be64(p, digests[i]);
 	return REPL_HDR_LEN + (size_t)blen;
 }
 
@@ -385,30 +333,30 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 
 	switch (m->type) {
 	case REPL_HELLO:
-		m->hello.magic = get_u32(p);
+		m->hello.magic = util_get_be32(p);
 		if (m->hello.magic != REPL_MAGIC) {
 			*err = "bad HELLO magic";
 			return false;
 		}
-		m->hello.version = get_u16(p + 4);
-		m->hello.node_id = get_u16(p + 6);
-		m->hello.run_id = get_u64(p + 8);
-		m->hello.peer_run_id = get_u64(p + 16);
-		m->hello.resume_offset = get_u64(p + 24);
-		m->hello.flags = get_u32(p + 32);
+		m->hello.version = util_get_be16(p + 4);
+		m->hello.node_id = util_get_be16(p + 6);
+		m->hello.run_id = util_get_be64(p + 8);
+		m->hello.peer_run_id = util_get_be64(p + 16);
+		m->hello.resume_offset = util_get_be64(p + 24);
+		m->hello.flags = util_get_be32(p + 32);
 		memcpy(m->hello.nonce, p + 36, REPL_NONCE_LEN);
 		return true;
 	case REPL_AUTH:
 		memcpy(m->mac, p, REPL_MAC_LEN);
 		return true;
 	case REPL_ITEM:
-		m->version = get_u64(p);
-		m->origin = get_u16(p + 8);
-		m->cas = get_u64(p + 10);
-		m->flags = get_u32(p + 18);
-		m->exptime = get_u32(p + 22);
+		m->version = util_get_be64(p);
+		m->origin = util_get_be16(p + 8);
+		m->cas = util_get_be64(p + 10);
+		m->flags = util_get_be32(p + 18);
+		m->exptime = util_get_be32(p + 22);
 		m->nkey = p[26];
-		m->nbytes = get_u32(p + 27);
+		m->nbytes = util_get_be32(p + 27);
 		m->iflags = p[31];
 		if (m->iflags & ~REPL_ITEM_FLAGS) {
 			*err = "bad item flags";
@@ -417,29 +365,29 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 		want = (uint64_t)ITEM_FIXED + m->nkey + m->nbytes;
 		break;
 	case REPL_DELETE:
-		m->version = get_u64(p);
-		m->origin = get_u16(p + 8);
-		m->cas = get_u64(p + 10);
+		m->version = util_get_be64(p);
+		m->origin = util_get_be16(p + 8);
+		m->cas = util_get_be64(p + 10);
 		m->nkey = p[18];
 		want = (uint64_t)DELETE_FIXED + m->nkey;
 		break;
 	case REPL_TOUCH:
-		m->version = get_u64(p);
-		m->origin = get_u16(p + 8);
-		m->exptime = get_u32(p + 10);
+		m->version = util_get_be64(p);
+		m->origin = util_get_be16(p + 8);
+		m->exptime = util_get_be32(p + 10);
 		m->nkey = p[14];
 		want = (uint64_t)TOUCH_FIXED + m->nkey;
 		break;
 	case REPL_FLUSH:
-		m->version = get_u64(p);
-		m->origin = get_u16(p + 8);
-		m->when = get_u32(p + 10);
+		m->version = util_get_be64(p);
+		m->origin = util_get_be16(p + 8);
+		m->when = util_get_be32(p + 10);
 		return true;
 	case REPL_COPY_BEGIN:
 	case REPL_COPY_END:
 	case REPL_PING:
 	case REPL_ACK:
-		v = get_u64(p);
+		v = util_get_be64(p);
 		m->offset = v;
 		m->count = v;
 		return true;
@@ -447,9 +395,9 @@ decode_body(const uint8_t *p, uint32_t blen, struct repl_msg *m,
 	case REPL_DIGEST:
 	case REPL_RANGE_REQ:
 	case REPL_RANGE_END:
-		m->parts = get_u32(p);
-		m->lo = get_u32(p + 4);
-		m->hi = get_u32(p + 8);
+		m->parts = util_get_be32(p);
+		m->lo = util_get_be32(p + 4);
+		m->hi = util_get_be32(p + 8);
 		if (!range_valid(m->parts, m->lo, m->hi)) {
 			*err = "bad bucket range";
 			return false;
@@ -510,7 +458,7 @@ repl_decode(const uint8_t *p, size_t len, size_t max_body, struct repl_msg *m,
 	}
 	if (len < REPL_HDR_LEN)
 		return 0;
-	blen = get_u32(p + 1);
+	blen = util_get_be32(p + 1);
 	if (blen > max_body) {
 		*err = "body too long";
 		return -1;
@@ -540,7 +488,7 @@ uint64_t
 repl_msg_digest(const struct repl_msg *m, uint32_t i)
 {
 	assert(m->type == REPL_DIGEST && i < m->hi - m->lo);
-	return get_u64(m->digests + (size_t)i * DIGEST_LEN);
+	return util_get_be64(m->digests + (size_t)i * DIGEST_LEN);
 }
 
 /* Returns the record type's name, "UNKNOWN" for a value that is none. */

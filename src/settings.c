@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "settings.h"
+#include "util.h"
 
 #define KB ((uint64_t)1024)
 #define MB (KB * 1024)
@@ -69,12 +70,17 @@ static int so_repl_timeout(const char *name, const char *value);
 static int so_repl_backlog(const char *name, const char *value);
 static int so_repl_sync(const char *name, const char *value);
 static int so_repl_sync_timeout(const char *name, const char *value);
+static int so_repl_ready_timeout(const char *name, const char *value);
 static int so_repl_secret(const char *name, const char *value);
 static int so_tombstone_ttl(const char *name, const char *value);
 static int so_no_modern(const char *name, const char *value);
 static int so_flag(const char *name, const char *value);
 static int so_u32(const char *name, const char *value);
 static int so_slab_automove(const char *name, const char *value);
+/* logging (ours) */
+static int so_log_file(const char *name, const char *value);
+static int so_syslog(const char *name, const char *value);
+static int make_absolute(char **path);
 static int ignored_flag(const char *what);
 static int refused_flag(const char *what);
 static int make_pidfile_absolute(void);
@@ -97,6 +103,7 @@ static const struct subopt subopts[] = {
     {"repl_sync", so_repl_sync},
     {"no_repl_sync", so_repl_sync},
     {"repl_sync_timeout", so_repl_sync_timeout},
+    {"repl_ready_timeout", so_repl_ready_timeout},
     {"repl_secret", so_repl_secret},
     {"tombstone_ttl", so_tombstone_ttl},
     /* the LRU crawler and slab rebalancing (crawler.c, slabs.c) */
@@ -114,6 +121,9 @@ static const struct subopt subopts[] = {
     {"slab_automove", so_slab_automove},
     {"no_slab_automove", so_slab_automove},
     {"slab_automove_window", so_u32},
+    /* logging (ours) */
+    {"log_file", so_log_file},
+    {"syslog", so_syslog},
     /* memcached's, without meaning here */
     {"tail_repair_time", NULL},
     {"hot_lru_pct", NULL},
@@ -244,13 +254,14 @@ static const char *const usage_lines[] = {
     "-h, --help                print this help and exit",
     "-i, --license             print the license and exit",
     "-V, --version             print version and exit",
-    "-P, --pidfile=<file>      save PID in <file>, only used with -d option",
+    "-P, --pidfile=<file>      save PID in <file> (with or without -d)",
     "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)",
     "-n, --slab-min-size=<bytes> min space used for key+value+flags "
     "(default: 48)",
     "-L, --enable-largepages   try to use large memory pages (if available)",
-    "-D <char>                 prefix delimiter for per-prefix stats "
-    "(ignored)",
+    "-D <char>                 use <char> as the delimiter between key "
+    "prefixes and IDs, for per-prefix stats (\"stats detail dump\"); turns "
+    "them on",
     "-t, --threads=<num>       number of threads (accepted; one event loop)",
     "-R, --max-reqs-per-event  maximum number of requests per event "
     "(default: 20)",
@@ -263,6 +274,9 @@ static const char *const usage_lines[] = {
     "-S, --enable-sasl         turn on Sasl authentication (not supported)",
     "-F, --disable-flush-all   disable flush_all command",
     "-W, --disable-watch       disable watch commands (accepted)",
+    "    --disable-dumping     memcached's -X: accepted by this long name "
+    "only",
+    "                          (-X is the replication port here)",
     "-Y, --auth-file=<file>    ASCII authentication (not supported)",
     "-e, --memory-file=<file>  mmap a file for item memory (ignored)",
     "-Z, --enable-ssl          enable TLS/SSL (not supported)",
@@ -304,9 +318,16 @@ static const char *const usage_lines[] = {
     "   - repl_sync:           answer a write only after the peer acked it",
     "   - repl_sync_timeout:   milliseconds to wait for that ack "
     "(default: 1000)",
+    "   - repl_ready_timeout:  with -x, seconds to hold clients until the "
+    "first copy",
+    "                          from the peer is complete (default: 10, 0: "
+    "never hold)",
     "   - repl_secret:         file holding the shared replication secret",
     "   - tombstone_ttl:       seconds a delete is remembered for conflict "
     "resolution (default: 60)",
+    "   - log_file:            also log to this file, timestamped; SIGHUP "
+    "reopens it",
+    "   - syslog:              also log to syslog (facility daemon)",
     "   - every other memcached 1.6 option (hot_lru_pct, slab_chunk_max,",
     "                          ext_*, ssl_*, ...)",
     "                          is accepted and ignored with a warning",
@@ -365,6 +386,7 @@ free_strings(void)
 	free(settings.pid_file);
 	free(settings.username);
 	free(settings.repl_peer);
+	free(settings.log_file);
 	free(settings.repl_secret_file);
 }
 
@@ -400,6 +422,8 @@ settings_init(void)
 
 	settings.shutdown_command = false;
 	settings.flush_enabled = true;
+	settings.prefix_delimiter = ':';
+	settings.detail_enabled = false;
 
 	settings.repl_port = 11212;
 	settings.repl_qsize = REPL_QSIZE_DEFAULT;
@@ -407,6 +431,7 @@ settings_init(void)
 	settings.repl_backlog = 64 * MB;
 	settings.repl_sync = false;
 	settings.repl_sync_timeout_ms = 1000;
+	settings.repl_ready_timeout = 10;
 	settings.tombstone_ttl = 60;
 
 	settings.lru_crawler = true;
@@ -536,46 +561,21 @@ set_string(char **dst, const char *arg)
 int
 settings_split_listen(const char *entry, char *host, size_t hostsz, int *port)
 {
-	const char *hend, *pstr = NULL;
-	const char *hstart = entry;
-	size_t hlen;
+	char pstr[16];
 	long v;
 
-	if (entry == NULL || *entry == '\0')
+	if (entry == NULL ||
+	    !util_split_hostport(entry, strlen(entry), host, hostsz, pstr,
+	                         sizeof pstr) ||
+	    host[0] == '\0')
 		return -1;
-	if (entry[0] == '[') {
-		hstart = entry + 1;
-		hend = strchr(hstart, ']');
-		if (hend == NULL)
-			return -1;
-		if (hend[1] == ':')
-			pstr = hend + 2;
-		else if (hend[1] != '\0')
-			return -1;
-	} else {
-		const char *colon = strchr(entry, ':');
-
-		/* One colon is host:port; none or several is a bare host
-		 * (an unbracketed IPv6 address). */
-		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-			hend = colon;
-			pstr = colon + 1;
-		} else {
-			hend = entry + strlen(entry);
-		}
-	}
-	hlen = (size_t)(hend - hstart);
-	if (hlen == 0 || hlen >= hostsz)
-		return -1;
-	if (pstr != NULL) {
-		if (!parse_long(pstr, 0, 65535, &v))
-			return -1;
-		*port = (int)v;
-	} else {
+	if (pstr[0] == '\0') {
 		*port = -1;
+		return 0;
 	}
-	memcpy(host, hstart, hlen);
-	host[hlen] = '\0';
+	if (!parse_long(pstr, 0, 65535, &v))
+		return -1;
+	*port = (int)v;
 	return 0;
 }
 
@@ -807,6 +807,22 @@ so_repl_sync_timeout(const char *name, const char *value)
 	return 0;
 }
 
+/* -o repl_ready_timeout=<seconds>. */
+static int
+so_repl_ready_timeout(const char *name, const char *value)
+{
+	long v;
+
+	if (value == NULL)
+		return usage_error("Missing numeric argument for %s", name);
+	if (!parse_long(value, 0, 86400, &v))
+		return usage_error("Invalid value for repl_ready_timeout: '%s' "
+		                   "(0..86400 seconds)",
+		                   value);
+	settings.repl_ready_timeout = (int)v;
+	return 0;
+}
+
 /* -o repl_secret=<file>. */
 static int
 so_repl_secret(const char *name, const char *value)
@@ -909,6 +925,25 @@ so_slab_automove(const char *name, const char *value)
 	return 0;
 }
 
+/* -o log_file=<path>. */
+static int
+so_log_file(const char *name, const char *value)
+{
+	if (value == NULL || *value == '\0')
+		return usage_error("Missing file name for %s", name);
+	return set_string(&settings.log_file, value);
+}
+
+/* -o syslog. */
+static int
+so_syslog(const char *name, const char *value)
+{
+	if (value != NULL)
+		return usage_error("%s takes no value", name);
+	settings.log_syslog = true;
+	return 0;
+}
+
 /* Applies one "name" or "name=value" token of -o. Returns 0 or 64. */
 static int
 parse_one_subopt(char *tok)
@@ -994,6 +1029,27 @@ make_pidfile_absolute(void)
 	return 0;
 }
 
+/* Makes *path absolute (-d changes to /), as for the pid file. */
+static int
+make_absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t n;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return 0;
+	n = strlen(cwd) + 1 + strlen(*path) + 1;
+	abs = malloc(n);
+	if (abs == NULL)
+		return usage_error("out of memory");
+	snprintf(abs, n, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* Prints the -i text: our licence, and where libevent's is. */
 static void
 print_license(FILE *out)
@@ -1072,6 +1128,7 @@ settings_parse(int argc, char **argv)
 {
 	int c, rc = 0;
 	long v;
+	bool tcp_set = false, udp_set = false, repl_set = false;
 
 	optind = 0; /* glibc: full reset, so tests may parse repeatedly */
 	opterr = 0;
@@ -1082,6 +1139,7 @@ settings_parse(int argc, char **argv)
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
 			                   &settings.port))
 				rc = EX_USAGE_CODE;
+			tcp_set = true;
 			break;
 		case 'U':
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
@@ -1092,6 +1150,7 @@ settings_parse(int argc, char **argv)
 				    "-U %d: UDP is not supported, no UDP "
 				    "port will be served",
 				    settings.udpport);
+			udp_set = true;
 			break;
 		case 's':
 			rc = set_string(&settings.socketpath, optarg);
@@ -1161,7 +1220,12 @@ settings_parse(int argc, char **argv)
 			settings.large_pages = true;
 			break;
 		case 'D':
-			rc = ignored_flag("-D (per-prefix stats)");
+			if (optarg[0] == '\0') {
+				rc = usage_error("No delimiter specified");
+			} else {
+				settings.prefix_delimiter = optarg[0];
+				settings.detail_enabled = true;
+			}
 			break;
 		case 't':
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
@@ -1222,6 +1286,7 @@ settings_parse(int argc, char **argv)
 			if (!parse_int_opt(c, optarg, INT_MIN, INT_MAX,
 			                   &settings.repl_port))
 				rc = EX_USAGE_CODE;
+			repl_set = true;
 			break;
 		case 'q':
 			if (!parse_long(optarg, 1, REPL_QSIZE_LIMIT, &v))
@@ -1259,6 +1324,21 @@ settings_parse(int argc, char **argv)
 		                 argv[optind]);
 	if (rc == 0)
 		rc = make_pidfile_absolute();
+	/* As memcached: -U without -p serves TCP on the UDP port number. */
+	if (udp_set && settings.udpport != 0 && !tcp_set)
+		settings.port = settings.udpport;
+	/* -p on the default replication port, with no -X and no peer: the
+	 * operator asked for that client port, so replication stays off. */
+	if (rc == 0 && !repl_set && settings.repl_peer == NULL &&
+	    settings.socketpath == NULL &&
+	    settings.port == settings.repl_port) {
+		parse_warn("-p %d is the default replication port: replication "
+		           "is off (give -X to turn it on)",
+		           settings.port);
+		settings.repl_port = 0;
+	}
+	if (rc == 0)
+		rc = make_absolute(&settings.log_file);
 	flush_warnings(rc == 0);
 	settings.slab_page_size =
 	    settings.item_size_max > MB ? settings.item_size_max : MB;
@@ -1269,10 +1349,10 @@ settings_parse(int argc, char **argv)
 int
 settings_validate(void)
 {
-	if (settings.port < 0 || settings.port > 65535)
+	if (settings.port < -1 || settings.port > 65535)
 		return usage_error("ERROR: Invalid port number %d.",
 		                   settings.port);
-	if (settings.udpport < 0 || settings.udpport > 65535)
+	if (settings.udpport < -1 || settings.udpport > 65535)
 		return usage_error("ERROR: Invalid UDP port number %d.",
 		                   settings.udpport);
 	if (settings.repl_port < 0 || settings.repl_port > 65535)

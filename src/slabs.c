@@ -96,6 +96,19 @@ slabs_init(void)
 	nclasses = i;
 	store_stats.malloced = 0;
 	store_stats.limit_maxbytes = mem_limit;
+#ifndef NDEBUG
+	{
+		/* memcached's test hook (debug builds only): start as if this
+		 * much memory were already allocated (t/64bit.t checks limits
+		 * past 4 GB without using them). */
+		const char *e = getenv("T_MEMD_INITIAL_MALLOC");
+
+		if (e != NULL) {
+			mem_malloced = (size_t)strtoull(e, NULL, 10);
+			store_stats.malloced = mem_malloced;
+		}
+	}
+#endif
 }
 
 /* True when pages come from huge-page regions rather than malloc. */
@@ -370,6 +383,13 @@ slabs_alloc(unsigned id, bool force)
 	it->iflags = 0;
 	it->clsid = (uint8_t)id;
 	return it;
+}
+
+/* True if class id has a chunk on its free list. */
+bool
+slabs_has_free(unsigned id)
+{
+	return classes[id].free_head != NULL;
 }
 
 /* Returns a chunk to its class's free list. */

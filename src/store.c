@@ -470,24 +470,33 @@ store_release(item *it)
 
 /* ---- writes ---- */
 
-/* Allocates an unlinked item with refcount 1. */
+/* Allocates an unlinked item with refcount 1 for a client's store
+ * command, counting it (per-prefix stats, store_too_large and
+ * store_no_memory). */
 enum store_result
 store_alloc(item **out, const char *key, size_t nkey, uint32_t flags,
             uint32_t exptime, uint32_t nbytes)
 {
 	enum store_result err;
 
-	check_flush();
-	*out = items_alloc(key, nkey, flags, exptime, nbytes, &err);
+	err = store_alloc_raw(out, key, nkey, flags, exptime, nbytes);
+	if (err == STORE_TOO_LARGE)
+		store_stats.store_too_large++;
+	else if (err == STORE_NO_MEMORY)
+		store_stats.store_no_memory++;
 	return err;
 }
 
-/* Allocates an item for the replication receiver. */
+/* Allocates an item without counting it (the replication receiver). */
 enum store_result
 store_alloc_raw(item **out, const char *key, size_t nkey, uint32_t flags,
                 uint32_t exptime, uint32_t nbytes)
 {
-	return store_alloc(out, key, nkey, flags, exptime, nbytes);
+	enum store_result err;
+
+	check_flush();
+	*out = items_alloc(key, nkey, flags, exptime, nbytes, &err);
+	return err;
 }
 
 /* Builds old+data (append) or data+old (prepend) in a new item; NULL if
@@ -578,9 +587,10 @@ store_commit(item *it, enum store_op op, uint64_t cas, uint64_t *cas_out)
 	return STORE_OK;
 }
 
-/* Deletes a key (cas 0 = any). */
-enum store_result
-store_delete(const char *key, size_t nkey, uint64_t cas)
+/* Deletes a key (cas 0 = any), counting it in the delete stats when
+ * count is set. */
+static enum store_result
+do_delete(const char *key, size_t nkey, uint64_t cas, bool count)
 {
 	uint64_t hv = hash_key(key, nkey), v;
 	item *cur;
@@ -588,17 +598,34 @@ store_delete(const char *key, size_t nkey, uint64_t cas)
 	check_flush();
 	cur = live(lookup(key, nkey, hv, NULL));
 	if (cur == NULL) {
-		store_stats.delete_misses++;
+		if (count)
+			store_stats.delete_misses++;
 		return STORE_NOT_FOUND;
 	}
 	if (cas != 0 && cas != cur->cas)
 		return STORE_EXISTS;
-	store_stats.delete_hits++;
-	item_stats[cur->clsid].delete_hits++;
+	if (count) {
+		store_stats.delete_hits++;
+		item_stats[cur->clsid].delete_hits++;
+	}
 	v = store_next_version();
 	make_tombstone(cur, key, nkey, hv, v, store_node_id);
 	hook_key(MUT_DELETE, key, nkey, 0, 0, v);
 	return STORE_OK;
+}
+
+/* Deletes a key (cas 0 = any). */
+enum store_result
+store_delete(const char *key, size_t nkey, uint64_t cas)
+{
+	return do_delete(key, nkey, cas, true);
+}
+
+/* Removes a key without counting a delete (a refused set's old value). */
+void
+store_drop(const char *key, size_t nkey)
+{
+	(void)do_delete(key, nkey, 0, false);
 }
 
 /* Parses a stored value as memcached's incr/decr does (strtoull rules:
@@ -782,6 +809,7 @@ store_flush(uint32_t delay)
 	} else {
 		flush_at = current_time + delay;
 	}
+	store_stats.oldest_live = delay == 0 ? current_time : flush_at;
 	if (store_mutation_hook != NULL) {
 		memset(&m, 0, sizeof(m));
 		m.type = MUT_FLUSH;
@@ -792,14 +820,18 @@ store_flush(uint32_t delay)
 	}
 }
 
-/* Marks a linked item stale with a new cas and version (meta 'I'). */
+/* Marks a linked item stale with a new cas and version (meta 'I'); token
+ * says whether a win token counts as already sent. */
 void
-store_mark_stale(item *it)
+store_mark_stale(item *it, bool token)
 {
 	if (!(it->iflags & ITEM_LINKED) || (it->iflags & ITEM_TOMBSTONE))
 		return;
 	it->iflags |= ITEM_STALE;
-	it->iflags &= (uint8_t)~ITEM_TOKEN;
+	if (token)
+		it->iflags |= ITEM_TOKEN;
+	else
+		it->iflags &= (uint8_t)~ITEM_TOKEN;
 	it->cas = next_cas();
 	stamp(it);
 	hook_item(it);

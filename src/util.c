@@ -1,6 +1,10 @@
-/* util.c: number parsing with memcached's rules, and the clock. */
+/* util.c: number parsing with memcached's rules, the clock, host:port
+ * splitting and socket setup. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/time.h>
@@ -108,45 +112,55 @@ util_u64toa(uint64_t v, char *buf)
 	return n;
 }
 
-/* A key is 1..KEY_MAX_LENGTH bytes of printable, non-space characters. */
+/* A key is 1..KEY_MAX_LENGTH bytes without a space. Control characters are
+ * allowed, as in memcached's text protocol, where a key is any token: a
+ * newline or a NUL ends the command line before it can reach a key. */
 bool
 util_key_valid(const char *key, size_t nkey)
 {
-	const uint64_t ones = 0x0101010101010101ULL;
-	const uint64_t highs = 0x8080808080808080ULL;
-	size_t i = 0;
-
-	if (nkey == 0 || nkey > KEY_MAX_LENGTH)
-		return false;
-	/* Eight bytes at a time: any byte below 0x21 (control or space), or
-	 * equal to 0x7f, sends the word to the byte loop to be judged. */
-	for (; i + 8 <= nkey; i += 8) {
-		uint64_t w, del;
-
-		memcpy(&w, key + i, 8);
-		del = w ^ (ones * 0x7f);
-		if (((w - ones * 0x21) & ~w & highs) != 0 ||
-		    ((del - ones) & ~del & highs) != 0)
-			break;
-	}
-	for (; i < nkey; i++) {
-		unsigned char ch = (unsigned char)key[i];
-		if (ch <= ' ' || ch == 0x7f)
-			return false;
-	}
-	return true;
+	return nkey != 0 && nkey <= KEY_MAX_LENGTH &&
+	       memchr(key, ' ', nkey) == NULL;
 }
+
+#ifndef NDEBUG
+/* debugtime (debug builds only): seconds added to the clock, and whether
+ * the clock stands still. */
+static int64_t clock_offset;
+static bool clock_paused;
+
+/* Moves the clock by secs seconds (debugtime <secs>). */
+void
+util_clock_debug_move(int64_t secs)
+{
+	clock_offset += secs;
+	current_time = (uint32_t)((int64_t)current_time + secs);
+	current_time_ms = (uint64_t)((int64_t)current_time_ms + secs * 1000);
+}
+
+/* Stops (debugtime p) or restarts (debugtime r) the clock. */
+void
+util_clock_debug_pause(bool pause)
+{
+	clock_paused = pause;
+}
+#endif
 
 /* Reads the wall clock into current_time and current_time_ms. */
 void
 util_clock_update(void)
 {
 	struct timeval tv;
+	int64_t off = 0;
 
+#ifndef NDEBUG
+	if (clock_paused)
+		return;
+	off = clock_offset;
+#endif
 	gettimeofday(&tv, NULL);
-	current_time = (uint32_t)tv.tv_sec;
+	current_time = (uint32_t)(tv.tv_sec + off);
 	current_time_ms =
-	    (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	    (uint64_t)(tv.tv_sec + off) * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 /* Reads the wall clock in milliseconds, now (not the cached tick). */
@@ -191,4 +205,87 @@ util_populate(void *p, size_t len)
 
 	if (hi > lo)
 		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
+/* Copies s[0..len) into buf as a string; false if it does not fit. */
+static bool
+util_copy(char *buf, size_t sz, const char *s, size_t len)
+{
+	if (len >= sz)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return true;
+}
+
+/* Splits host[:port] / [v6][:port] / bare v6 into host and port. */
+bool
+util_split_hostport(const char *s, size_t len, char *host, size_t hostsz,
+                    char *port, size_t portsz)
+{
+	const char *h = s, *p = NULL, *colon;
+	size_t hl = len, pl = 0;
+
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+		size_t rest;
+
+		if (rb == NULL)
+			return false;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		rest = len - (size_t)(rb - s) - 1;
+		if (rest > 0) {
+			if (rb[1] != ':')
+				return false;
+			p = rb + 2;
+			pl = rest - 1;
+		}
+	} else if ((colon = memchr(s, ':', len)) != NULL &&
+	           memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) ==
+	               NULL) {
+		/* One colon is host:port; several are a bare IPv6 host. */
+		hl = (size_t)(colon - s);
+		p = colon + 1;
+		pl = len - hl - 1;
+	}
+	if (p != NULL && pl == 0)
+		return false;
+	return util_copy(host, hostsz, h, hl) &&
+	       util_copy(port, portsz, p != NULL ? p : "", pl);
+}
+
+/* Sets O_NONBLOCK and FD_CLOEXEC on fd. */
+int
+util_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL, 0);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+/* Opens a listening TCP socket on sa; -1 with errno on failure. */
+int
+util_listen_socket(const struct sockaddr *sa, socklen_t salen, int backlog,
+                   bool v6only)
+{
+	int fd, on = 1, v6 = v6only ? 1 : 0, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (util_nonblock(fd) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)) < 0) ||
+	    bind(fd, sa, salen) < 0 || listen(fd, backlog) < 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """binary.py: memcached's binary protocol, end to end.
 
-Speaks raw binary requests to our daemon and checks the replies byte for
-byte (status, body, opaque, cas behaviour). When Debian's memcached is
-installed, the same request scripts also go to it and the normalised
-replies must match. memccapable -b runs too, when installed.
-
-MC_BINARY_AGAINST_REF=1 runs the explicit checks against Debian's
-memcached instead of ours (to validate the expectations themselves).
+Speaks raw binary requests and checks the replies byte for byte (status,
+body, opaque, cas behaviour). The explicit checks run first against
+Debian's memcached 1.6.18 (/usr/bin/memcached, installed by scripts/deps),
+which validates the expectations themselves, then against ours. The same
+request scripts also go to both daemons and the normalised replies must
+match. memccapable -b and PHP's memcached extension (binary sessions) run
+against ours; a missing tool is a failure. Exits 77 (skip) without
+/usr/bin/memcached.
 """
 import os
 import socket
@@ -17,7 +18,8 @@ import shutil
 import sys
 
 sys.path.append(os.path.join(os.path.dirname(__file__), "..", "lib"))
-from mctest import Daemon, DEBIAN_MEMCACHED, check, eq, done  # noqa: E402
+from mctest import Daemon, DEBIAN_MEMCACHED, check, eq, done, \
+    need_reference  # noqa: E402
 
 GET, SET, ADD, REPLACE, DELETE, INCR, DECR, QUIT, FLUSH, GETQ, NOOP, \
     VERSION, GETK, GETKQ, APPEND, PREPEND, STAT, SETQ, ADDQ, REPLACEQ, \
@@ -33,8 +35,8 @@ TEXT = {ENOENT: b"Not found", EEXISTS: b"Data exists for key.",
         DELTA_BADVAL: b"Non-numeric server-side value for incr or decr",
         AUTH_ERROR: b"Auth failure.", UNKNOWN: b"Unknown command"}
 
-AGAINST_REF = os.environ.get("MC_BINARY_AGAINST_REF") == "1"
-HAVE_REF = os.path.exists(DEBIAN_MEMCACHED)
+AGAINST_REF = False  # True while the checks run against Debian's memcached
+REF_STAT_NAMES = set()  # the names memcached's binary stat returned
 MARK = 0x7e57ab1e  # opaque of the noop that ends a script
 
 
@@ -332,6 +334,13 @@ def test_basics(port):
     for k in ("pid", "uptime", "version", "curr_items", "cmd_get",
               "get_hits", "curr_connections"):
         check(k in stats, "stat %s present" % k)
+    if AGAINST_REF:
+        REF_STAT_NAMES.update(stats)
+    else:
+        missing = sorted(REF_STAT_NAMES - set(stats))
+        check(REF_STAT_NAMES and not missing,
+              "stat: every name memcached's binary stat has",
+              "missing %s" % missing)
     # memcached's binary stat has no "conns" group; ours serves it.
     groups = ["settings", "items", "slabs", "sizes"]
     if not AGAINST_REF:
@@ -612,8 +621,8 @@ def test_differential(ours, ref):
 
 def test_memccapable(port):
     tool = shutil.which("memccapable") or shutil.which("memcapable")
-    if not tool:
-        print("# memccapable not installed; skipped")
+    if not check(tool is not None, "memccapable installed",
+                 "(scripts/deps installs libmemcached-tools)"):
         return
     p = subprocess.run([tool, "-h", "127.0.0.1", "-p", str(port), "-b"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -678,12 +687,13 @@ echo "PHP OK\n";
 
 def test_php(port):
     php = shutil.which("php")
-    if not php:
-        print("# php not installed; skipped")
+    if not check(php is not None, "php installed",
+                 "(scripts/deps installs php-cli)"):
         return
     mods = subprocess.run([php, "-m"], stdout=subprocess.PIPE).stdout
-    if b"memcached" not in mods.split():
-        print("# php memcached extension not installed; skipped")
+    if not check(b"memcached" in mods.split(),
+                 "php memcached extension installed",
+                 "(scripts/deps installs php-memcached)"):
         return
     p = subprocess.run([php, "--", str(port)], input=PHP_SESSION.encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -694,21 +704,31 @@ def test_php(port):
 
 
 def main():
-    binary = DEBIAN_MEMCACHED if AGAINST_REF else None
-    d = Daemon([], binary=binary)
+    global AGAINST_REF
+    need_reference()
+    # The expectations, checked against memcached itself.
+    AGAINST_REF = True
+    print("# the explicit checks against %s" % DEBIAN_MEMCACHED)
+    ref = Daemon([], binary=DEBIAN_MEMCACHED)
+    test_basics(ref.port)
+    test_sizes(ref.port)
+    test_errors(ref.port)
+    test_nocas_noflush(DEBIAN_MEMCACHED)
+    # The same checks against ours.
+    AGAINST_REF = False
+    print("# the explicit checks against ours")
+    d = Daemon([])
     test_basics(d.port)
     test_sizes(d.port)
     test_errors(d.port)
     test_memccapable(d.port)
     test_php(d.port)
-    if HAVE_REF and not AGAINST_REF:
-        ref = Daemon([], binary=DEBIAN_MEMCACHED)
-        test_differential(d.port, ref.port)
-        ref.stop()
-    alive = d.proc.poll() is None
-    check(alive, "daemon still running")
+    test_differential(d.port, ref.port)
+    check(ref.proc.poll() is None, "memcached still running")
+    ref.stop()
+    check(d.proc.poll() is None, "daemon still running")
     d.stop()
-    test_nocas_noflush(binary)
+    test_nocas_noflush(None)
     done()
 
 

@@ -542,6 +542,7 @@ def same_reply(ours, ref, cas_ours, cas_ref):
 
 
 def main():
+    mctest.need_reference()
     ours = mctest.Daemon()
     ref = mctest.Daemon(binary=mctest.DEBIAN_MEMCACHED)
     for conv in CONVERSATIONS:

@@ -36,7 +36,9 @@ fuzz_line(const char *line, size_t len)
 	proto_text_parse(line, len, &req);
 	switch (req.cmd) {
 	case TXT_ERROR:
-		if (req.error == NULL || strlen(req.error) == 0)
+		/* no reply text only for a close (a web request) */
+		if (req.error == NULL ? !req.close_after
+		                      : strlen(req.error) == 0)
 			abort();
 		return;
 	case TXT_SET:
@@ -72,6 +74,9 @@ fuzz_line(const char *line, size_t len)
 		while (proto_text_next_key(&cur, end, &key, &nkey)) {
 			check_inside(key, nkey, line, len);
 			if (nkey == 0 || cur > end || ++count > len + 1)
+				abort();
+			/* the parser refuses a get with any bad key */
+			if (nkey > KEY_MAX_LENGTH)
 				abort();
 		}
 		return;

@@ -18,6 +18,7 @@ BIN = os.environ.get("MEMCACHED_BIN") or os.path.join(
 DEBIAN_MEMCACHED = "/usr/bin/memcached"
 
 _daemons = []
+SKIP = 77  # automake's exit status for a skipped test
 _results = {"passed": 0, "failed": 0}
 
 
@@ -95,6 +96,14 @@ def sanitizer_check():
                 check(False, "sanitizer report from %s" % " ".join(d.cmd),
                       text[max(0, i - 200):i + 2000])
                 break
+
+
+def need_reference():
+    """Exits SKIP when Debian's memcached, the reference, is missing."""
+    if not os.access(DEBIAN_MEMCACHED, os.X_OK):
+        print("%s missing (scripts/deps installs memcached): skipped"
+              % DEBIAN_MEMCACHED)
+        sys.exit(SKIP)
 
 
 def done():

@@ -197,6 +197,61 @@ START_TEST(test_misc)
 }
 END_TEST
 
+/* What memcached 1.6.18's own tests expect of the parser. */
+START_TEST(test_memcached_quirks)
+{
+	char line[600];
+	struct text_req r;
+
+	/* any byte but a space is part of a key */
+	r = parse("set a\x01\t\x7f 0 0 1");
+	ck_assert_int_eq(r.cmd, TXT_SET);
+	ck_assert_uint_eq(r.nkey, 4);
+	ck_assert_int_eq(parse("get \x02k \x1f").cmd, TXT_GET);
+	/* one over-long key fails a whole get (issue_152.t) */
+	memset(line, 'a', sizeof line);
+	memcpy(line, "get a ", 6);
+	line[6 + 251] = '\0';
+	ASSERT_ERR(line, "CLIENT_ERROR bad command line format");
+	line[6 + 250] = '\0';
+	ck_assert_int_eq(parse(line).cmd, TXT_GET);
+	/* noreply is taken before the errors it silences (issue_3.t) */
+	r = parse("delete k 10 noreply");
+	ck_assert_int_eq(r.cmd, TXT_ERROR);
+	ck_assert(r.noreply);
+	r = parse("incr k x noreply");
+	ck_assert_int_eq(r.cmd, TXT_ERROR);
+	ck_assert(r.noreply);
+	r = parse("set k 0 0 noreply");
+	ck_assert_int_eq(r.cmd, TXT_ERROR);
+	ck_assert(r.noreply);
+	r = parse("verbosity noreply");
+	ck_assert_int_eq(r.cmd, TXT_ERROR);
+	ck_assert(r.noreply);
+	ck_assert(!parse("delete k 10").noreply);
+	/* a web request gets the connection closed, with no reply */
+	r = parse("GET / HTTP/1.0");
+	ck_assert_int_eq(r.cmd, TXT_ERROR);
+	ck_assert_ptr_null(r.error);
+	ck_assert(r.close_after);
+	ck_assert(parse("DELETE HTTP/1.1").close_after);
+	ck_assert(!parse("delete_x HTTP/1.1").close_after);
+	ASSERT_ERR("X HTTP/1.1", "ERROR");
+	ck_assert_int_eq(parse("get / HTTP/1.0").cmd, TXT_GET);
+	/* a known command with the wrong token count is not a web request */
+	ASSERT_ERR("verbosity a b HTTP/1.0", "ERROR");
+#ifndef NDEBUG
+	r = parse("debugtime 3");
+	ck_assert_int_eq(r.cmd, TXT_DEBUGTIME);
+	ck_assert_int_eq(r.snum, 3);
+	ck_assert_int_eq(parse("debugtime p").cmd, TXT_DEBUGTIME);
+	ASSERT_ERR("debugtime x", "ERROR");
+#else
+	ASSERT_ERR("debugtime 3", "ERROR");
+#endif
+}
+END_TEST
+
 START_TEST(test_garbage)
 {
 	char buf[512];
@@ -212,7 +267,7 @@ START_TEST(test_garbage)
 			memcpy(buf, "set ", 4);
 		proto_text_parse(buf, n, &r);
 		if (r.cmd == TXT_ERROR)
-			ck_assert_ptr_nonnull(r.error);
+			ck_assert(r.error != NULL || r.close_after);
 	}
 }
 END_TEST
@@ -232,6 +287,7 @@ main(void)
 	tcase_add_test(tc, test_arith);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_misc);
+	tcase_add_test(tc, test_memcached_quirks);
 	tcase_add_test(tc, test_garbage);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

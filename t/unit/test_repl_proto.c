@@ -289,6 +289,17 @@ START_TEST(test_delete_touch_flush_roundtrip)
 	repl_buf_consume(&b, (size_t)r);
 	ck_assert_uint_eq(b.len, 0);
 
+	/* any key bytes travel: control characters (text keys), a space and
+	 * a NUL (binary protocol keys) */
+	ck_assert_uint_eq(
+	    repl_encode_delete(&b, "\x00\x01 \x7f\xff", 5, 9, 1, 0),
+	    5 + 19 + 5);
+	r = repl_decode(b.data, b.len, MAXB, &m, &err);
+	ck_assert_int_eq(r, 29);
+	ck_assert_uint_eq(m.nkey, 5);
+	ck_assert_mem_eq(m.key, "\x00\x01 \x7f\xff", 5);
+	repl_buf_consume(&b, (size_t)r);
+
 	/* encoders refuse keys that cannot be sent */
 	ck_assert_uint_eq(repl_encode_delete(&b, "", 0, 1, 1, 1), 0);
 	ck_assert_uint_eq(repl_encode_touch(&b, "x", 251, 1, 1, 1), 0);

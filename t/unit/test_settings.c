@@ -189,6 +189,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(settings.repl_backlog, 64 * MB);
 	ck_assert(!settings.repl_sync);
 	ck_assert_int_eq(settings.repl_sync_timeout_ms, 1000);
+	ck_assert_int_eq(settings.repl_ready_timeout, 10);
 	ck_assert_ptr_null(settings.repl_secret_file);
 	ck_assert_int_eq(settings.tombstone_ttl, 60);
 	PARSE_OK("-u", "nobody");
@@ -307,8 +308,11 @@ START_TEST(test_ignored_flags)
 	ck_assert_int_eq(PARSE("-L"), 0); /* -L has an effect: no warning */
 	ck_assert_int_eq(err_lines, 0);
 	ck_assert(settings.large_pages);
-	ck_assert_int_eq(PARSE("-D", ":"), 0);
-	ck_assert_int_eq(err_lines, 1);
+	ck_assert_int_eq(PARSE("-D", "/"), 0); /* -D has an effect */
+	ck_assert_int_eq(err_lines, 0);
+	ck_assert_int_eq(settings.prefix_delimiter, '/');
+	ck_assert(settings.detail_enabled);
+	PARSE_USAGE("-D", "");
 	ck_assert_int_eq(PARSE("-e", "/dev/shm/x"), 0);
 	ck_assert_int_eq(err_lines, 1);
 	ck_assert_int_eq(PARSE("--memory-file=/dev/shm/x"), 0);
@@ -473,11 +477,36 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* Port rules shared with memcached, and the default replication port. */
+START_TEST(test_ports)
+{
+	ck_assert_int_eq(PARSE("-p", "-1"), 0);
+	ck_assert_int_eq(validate(), 0);
+	settings_init();
+	/* -U without -p: TCP on the same number */
+	ck_assert_int_eq(PARSE("-U", "11222"), 0);
+	ck_assert_int_eq(settings.port, 11222);
+	settings_init();
+	ck_assert_int_eq(PARSE("-p", "11300", "-U", "11222"), 0);
+	ck_assert_int_eq(settings.port, 11300);
+	settings_init();
+	/* -p on the default replication port: replication off, one warning */
+	ck_assert_int_eq(PARSE("-p", "11212"), 0);
+	ck_assert_int_eq(err_lines, 1);
+	ck_assert_int_eq(settings.repl_port, 0);
+	ck_assert_int_eq(validate(), 0);
+	settings_init();
+	VALIDATE_USAGE("-p", "11212", "-X", "11212");
+	settings_init();
+	VALIDATE_USAGE("-p", "11212", "-x", "127.0.0.2");
+}
+END_TEST
+
 START_TEST(test_validate_errors)
 {
 	VALIDATE_USAGE("-p", "70000");
 	settings_init();
-	VALIDATE_USAGE("-p", "-1");
+	VALIDATE_USAGE("-p", "-2");
 	settings_init();
 	VALIDATE_USAGE("-U", "65536");
 	ck_assert_int_eq(count_lines(err_text), 1);
@@ -555,6 +584,10 @@ START_TEST(test_subopts_known)
 	ck_assert_int_eq(settings.tombstone_ttl, 120);
 	PARSE_OK("-o", "repl_backlog=4096");
 	ck_assert_uint_eq(settings.repl_backlog, 4096);
+	PARSE_OK("-o", "repl_ready_timeout=0");
+	ck_assert_int_eq(settings.repl_ready_timeout, 0);
+	PARSE_OK("-o", "repl_ready_timeout=600");
+	ck_assert_int_eq(settings.repl_ready_timeout, 600);
 	ck_assert_int_eq(validate(), 0);
 }
 END_TEST
@@ -648,6 +681,9 @@ START_TEST(test_subopts_errors)
 	PARSE_USAGE("-o", "repl_timeout");
 	PARSE_USAGE("-o", "repl_backlog=lots");
 	PARSE_USAGE("-o", "repl_sync_timeout=0");
+	PARSE_USAGE("-o", "repl_ready_timeout=-1");
+	PARSE_USAGE("-o", "repl_ready_timeout=86401");
+	PARSE_USAGE("-o", "repl_ready_timeout");
 	PARSE_USAGE("-o", "repl_secret");
 	PARSE_USAGE("-o", "repl_secret=");
 	PARSE_USAGE("-o", "tombstone_ttl=-1");
@@ -852,6 +888,7 @@ settings_suite(void)
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_validate_errors);
+	tcase_add_test(tc, test_ports);
 	tcase_add_test(tc, test_replication_flags);
 	tcase_add_test(tc, test_subopts_known);
 	tcase_add_test(tc, test_subopts_crawler);

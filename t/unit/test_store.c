@@ -760,7 +760,7 @@ START_TEST(test_hook)
 	ck_assert_uint_eq(last_mut.exptime, T0 + 50);
 	ck_assert_str_eq(last_key, "h");
 	it = store_peek("h", 1);
-	store_mark_stale(it);
+	store_mark_stale(it, false);
 	ck_assert_uint_eq(nhook, 5);
 	ck_assert(last_item.iflags & ITEM_STALE);
 	store_set_token(it, true);
