@@ -38,11 +38,24 @@ extern struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
 /* Passes of the LRU maintainer (lru_maintainer_juggles). */
 extern uint64_t items_juggles;
 
-/* True if the item's exptime has passed. */
+/* flush_all is lazy, as in memcached: items and tombstones whose version
+ * is below this were flushed. They are dead to every reader and go the way
+ * expired items go (lookups, the crawler, LRU tails). Versions only grow, so
+ * a write made after the flush, here or on the peer, stays. */
+extern uint64_t items_flushed_below;
+
+/* True if a flush_all removed the item. */
+static inline bool
+item_flushed(const item *it)
+{
+	return it->version < items_flushed_below;
+}
+
+/* True if the item's exptime has passed or a flush_all removed it. */
 static inline bool
 item_expired(const item *it, uint32_t now)
 {
-	return it->exptime != 0 && it->exptime <= now;
+	return (it->exptime != 0 && it->exptime <= now) || item_flushed(it);
 }
 
 /* Total bytes of an item with this key and value length. */

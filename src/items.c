@@ -31,6 +31,7 @@
 
 struct item_class_stats item_stats[SLAB_CLASS_MAX + 1];
 uint64_t items_juggles;
+uint64_t items_flushed_below;
 static item *lru_head[SLAB_CLASS_MAX + 1][LRU_COUNT];
 static item *lru_tail[SLAB_CLASS_MAX + 1][LRU_COUNT];
 static uint64_t lru_bytes[SLAB_CLASS_MAX + 1][LRU_COUNT];

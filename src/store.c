@@ -54,30 +54,18 @@ check_flush(void)
 {
 	if (flush_at != 0 && current_time >= flush_at) {
 		flush_at = 0;
-		items_flush_all();
+		items_flushed_below = store_next_version();
 	}
 }
 
-/* Unlinks every item and tombstone whose version is older than v. */
+/* Flushes every item and tombstone whose version is older than v (they
+ * die lazily: see items_flushed_below). */
 static void
 flush_older_than(uint64_t v)
 {
-	uint64_t b, n = assoc_nbuckets();
-
-	for (b = 0; b < n; b++) {
-		item *chains[2], *it, *next;
-		int i;
-
-		assoc_bucket(b, &chains[0], &chains[1]);
-		for (i = 0; i < 2; i++) {
-			for (it = chains[i]; it != NULL; it = next) {
-				next = it->h_next;
-				if (it->version < v)
-					items_unlink(it, hash_key(ITEM_key(it),
-					                          it->nkey));
-			}
-		}
-	}
+	if (v > items_flushed_below)
+		items_flushed_below = v;
+	store_observe_version(v);
 }
 
 /* Returns the next cas unique (0 with -C). */
@@ -142,22 +130,31 @@ hook_key(enum mutation_type type, const char *key, size_t nkey,
 	store_mutation_hook(&m);
 }
 
+/* Why lookup() found nothing where an item was linked. */
+enum gone { GONE_NO = 0, GONE_EXPIRED, GONE_FLUSHED };
+
 /* Returns the linked item for key in any state, after unlinking it if it
- * is an expired non-tombstone (then NULL). Sets *expired in that case. */
+ * is flushed (item or tombstone) or an expired non-tombstone (then NULL).
+ * Sets *gone (may be NULL) to why it went. */
 static item *
-lookup(const char *key, size_t nkey, uint64_t hv, bool *expired)
+lookup(const char *key, size_t nkey, uint64_t hv, enum gone *gone)
 {
 	item *it = assoc_find(key, nkey, hv);
+	enum gone why = GONE_NO;
 
-	if (expired != NULL)
-		*expired = false;
-	if (it != NULL && !(it->iflags & ITEM_TOMBSTONE) &&
-	    item_expired(it, current_time)) {
+	if (it != NULL && item_flushed(it)) {
+		if (!(it->iflags & ITEM_TOMBSTONE))
+			why = GONE_FLUSHED;
 		items_unlink(it, hv);
-		if (expired != NULL)
-			*expired = true;
-		return NULL;
+		it = NULL;
+	} else if (it != NULL && !(it->iflags & ITEM_TOMBSTONE) &&
+	           item_expired(it, current_time)) {
+		why = GONE_EXPIRED;
+		items_unlink(it, hv);
+		it = NULL;
 	}
+	if (gone != NULL)
+		*gone = why;
 	return it;
 }
 
@@ -250,6 +247,7 @@ store_init(void)
 		store_node_id = random_node_id();
 	cas_counter = 0;
 	last_version = 0;
+	items_flushed_below = 0;
 	flush_at = 0;
 	crawl_cursor = 0;
 	iters_open = 0;
@@ -424,14 +422,16 @@ item *
 store_get(const char *key, size_t nkey)
 {
 	uint64_t hv = hash_key(key, nkey);
-	bool expired;
+	enum gone gone;
 	item *it;
 
 	check_flush();
-	it = live(lookup(key, nkey, hv, &expired));
+	it = live(lookup(key, nkey, hv, &gone));
 	if (it == NULL || !take_ref(it)) {
-		if (expired)
+		if (gone == GONE_EXPIRED)
 			store_stats.get_expired++;
+		else if (gone == GONE_FLUSHED)
+			store_stats.get_flushed++;
 		store_stats.get_misses++;
 		return NULL;
 	}
@@ -797,15 +797,17 @@ void
 store_flush(uint32_t delay)
 {
 	struct mutation m;
+	uint64_t v;
 
 	check_flush();
 	store_stats.cmd_flush++;
 	/* As with exptime, a delay over 30 days is an absolute time. */
 	if (delay > REALTIME_MAXDELTA)
 		delay = delay > current_time ? delay - current_time : 0;
+	v = store_next_version();
 	if (delay == 0) {
 		flush_at = 0;
-		items_flush_all();
+		items_flushed_below = v;
 	} else {
 		flush_at = current_time + delay;
 	}
@@ -814,7 +816,7 @@ store_flush(uint32_t delay)
 		memset(&m, 0, sizeof(m));
 		m.type = MUT_FLUSH;
 		m.when = flush_at;
-		m.version = store_next_version();
+		m.version = v;
 		m.origin = store_node_id;
 		store_mutation_hook(&m);
 	}
