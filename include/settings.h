@@ -79,6 +79,17 @@ struct settings {
 	bool slab_reassign;            /* -o slab_reassign (default on) */
 	int slab_automove;             /* -o slab_automove[=0|1|2], default 1 */
 	uint32_t slab_automove_window; /* -o slab_automove_window */
+	/* memcached's options that have no effect here, kept only so that
+	 * "stats settings" reports what was given (memcached's defaults) */
+	int tail_repair_time;           /* -o tail_repair_time, s */
+	double slab_automove_ratio;     /* -o slab_automove_ratio */
+	double slab_automove_freeratio; /* -o slab_automove_freeratio */
+	int slab_chunk_max;             /* -o slab_chunk_max, bytes */
+	uint32_t watcher_logbuf_size;   /* -o watcher_logbuf_size, bytes */
+	uint32_t worker_logbuf_size;    /* -o worker_logbuf_size, bytes */
+	uint32_t read_buf_mem_limit;    /* -o read_buf_mem_limit, bytes */
+	char *memory_file;              /* -e, NULL if not given */
+	int num_napi_ids;               /* -N, 0 if not given */
 };
 
 extern struct settings settings;

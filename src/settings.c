@@ -77,6 +77,7 @@ static int so_no_modern(const char *name, const char *value);
 static int so_flag(const char *name, const char *value);
 static int so_u32(const char *name, const char *value);
 static int so_slab_automove(const char *name, const char *value);
+static int so_reported(const char *name, const char *value);
 /* logging (ours) */
 static int so_log_file(const char *name, const char *value);
 static int so_syslog(const char *name, const char *value);
@@ -125,20 +126,20 @@ static const struct subopt subopts[] = {
     {"log_file", so_log_file},
     {"syslog", so_syslog},
     /* memcached's, without meaning here */
-    {"tail_repair_time", NULL},
+    {"tail_repair_time", so_reported},
     {"hot_lru_pct", NULL},
     {"warm_lru_pct", NULL},
     {"hot_max_factor", NULL},
     {"warm_max_factor", NULL},
-    {"watcher_logbuf_size", NULL},
-    {"worker_logbuf_size", NULL},
-    {"read_buf_mem_limit", NULL},
+    {"watcher_logbuf_size", so_reported},
+    {"worker_logbuf_size", so_reported},
+    {"read_buf_mem_limit", so_reported},
     {"resp_obj_mem_limit", NULL},
     {"track_sizes", NULL},
     {"no_hashexpand", NULL},
-    {"slab_automove_ratio", NULL},
-    {"slab_automove_freeratio", NULL},
-    {"slab_chunk_max", NULL},
+    {"slab_automove_ratio", so_reported},
+    {"slab_automove_freeratio", so_reported},
+    {"slab_chunk_max", so_reported},
     {"slab_sizes", NULL},
     {"no_inline_ascii_resp", NULL},
     {"inline_ascii_resp", NULL},
@@ -388,6 +389,7 @@ free_strings(void)
 	free(settings.repl_peer);
 	free(settings.log_file);
 	free(settings.repl_secret_file);
+	free(settings.memory_file);
 }
 
 /* Fills settings with memcached's defaults (freeing any previous strings). */
@@ -448,6 +450,15 @@ settings_init(void)
 	settings.slab_reassign = true;
 	settings.slab_automove = 1;
 	settings.slab_automove_window = 30;
+	settings.tail_repair_time = 0;
+	settings.slab_automove_ratio = 0.8;
+	settings.slab_automove_freeratio = 0.01;
+	settings.slab_chunk_max = 512 * 1024;
+	settings.watcher_logbuf_size = 256 * 1024;
+	settings.worker_logbuf_size = 64 * 1024;
+	settings.read_buf_mem_limit = 0;
+	settings.memory_file = NULL;
+	settings.num_napi_ids = 0;
 }
 
 /* Parses a whole decimal integer in [min, max]. Returns false on error. */
@@ -944,6 +955,46 @@ so_syslog(const char *name, const char *value)
 	return 0;
 }
 
+/* memcached's -o options that do nothing here: the value is parsed as
+ * memcached does (sizes in KB or MB) and kept for "stats settings" only.
+ * Returns 0 or 64. */
+static int
+so_reported(const char *name, const char *value)
+{
+	long v;
+
+	if (value == NULL)
+		return usage_error("Missing %s argument", name);
+	if (strcmp(name, "slab_automove_ratio") == 0) {
+		settings.slab_automove_ratio = atof(value);
+	} else if (strcmp(name, "slab_automove_freeratio") == 0) {
+		settings.slab_automove_freeratio = atof(value);
+	} else if (strcmp(name, "tail_repair_time") == 0) {
+		settings.tail_repair_time = atoi(value);
+	} else if (strcmp(name, "slab_chunk_max") == 0) {
+		if (!parse_long(value, 0, INT_MAX, &v))
+			return usage_error("could not parse argument to %s",
+			                   name);
+		settings.slab_chunk_max = (int)v;
+	} else if (strcmp(name, "read_buf_mem_limit") == 0) {
+		if (!parse_long(value, 0, UINT32_MAX / (1024 * 1024), &v))
+			return usage_error("could not parse argument to %s",
+			                   name);
+		settings.read_buf_mem_limit = (uint32_t)v * 1024 * 1024;
+	} else {
+		/* watcher_logbuf_size, worker_logbuf_size */
+		if (!parse_long(value, 0, UINT32_MAX / 1024, &v))
+			return usage_error("could not parse argument to %s",
+			                   name);
+		if (strcmp(name, "watcher_logbuf_size") == 0)
+			settings.watcher_logbuf_size = (uint32_t)v * 1024;
+		else
+			settings.worker_logbuf_size = (uint32_t)v * 1024;
+	}
+	parse_warn("-o %s: not supported here, ignored", name);
+	return 0;
+}
+
 /* Applies one "name" or "name=value" token of -o. Returns 0 or 64. */
 static int
 parse_one_subopt(char *tok)
@@ -1265,13 +1316,21 @@ settings_parse(int argc, char **argv)
 			rc = refused_flag("-Y (ASCII authentication)");
 			break;
 		case 'e':
-			rc = ignored_flag("-e (--memory-file)");
+			rc = set_string(&settings.memory_file, optarg);
+			if (rc == 0)
+				rc = ignored_flag("-e (--memory-file)");
 			break;
 		case 'Z':
 			rc = refused_flag("-Z (TLS/SSL)");
 			break;
 		case 'N':
-			rc = ignored_flag("-N (--napi_ids)");
+			settings.num_napi_ids = atoi(optarg);
+			if (settings.num_napi_ids <= 0)
+				rc = usage_error(
+				    "Maximum number of NAPI IDs must "
+				    "be greater than 0");
+			else
+				rc = ignored_flag("-N (--napi_ids)");
 			break;
 		case 'o':
 			rc = parse_subopts(optarg);

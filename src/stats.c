@@ -247,6 +247,22 @@ stats_general(stat_emit_fn emit, void *ctx)
 	repl_stats(emit, ctx, false);
 }
 
+/* memcached's "oldest": its flush marker on its relative clock, whose
+ * zero is 62 s (ITEM_UPDATE_INTERVAL + 2) before the process started, one
+ * second earlier with cas on (it then also compares cas). 0: no flush. */
+static uint64_t
+oldest_rel(void)
+{
+	uint64_t rel;
+
+	if (store_stats.oldest_live == 0)
+		return 0;
+	rel = (uint64_t)store_stats.oldest_live + 62;
+	if (rel < (uint64_t)server_stats.started + (settings.use_cas ? 1 : 0))
+		return 0;
+	return rel - server_stats.started - (settings.use_cas ? 1 : 0);
+}
+
 /* Emits "stats settings". */
 void
 stats_settings(stat_emit_fn emit, void *ctx)
@@ -259,10 +275,7 @@ stats_settings(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "udpport", 0);
 	emit(ctx, "inter", settings.inter ? settings.inter : "NULL");
 	emit_u64(emit, ctx, "verbosity", (uint64_t)settings.verbose);
-	emit_u64(emit, ctx, "oldest",
-	         store_stats.oldest_live > server_stats.started
-	             ? store_stats.oldest_live - server_stats.started
-	             : 0);
+	emit_u64(emit, ctx, "oldest", oldest_rel());
 	emit(ctx, "evictions", settings.evict_to_free ? "on" : "off");
 	emit(ctx, "domain_socket",
 	     settings.socketpath ? settings.socketpath : "NULL");
@@ -290,6 +303,28 @@ stats_settings(stat_emit_fn emit, void *ctx)
 	emit_u64(emit, ctx, "idle_timeout", (uint64_t)settings.idle_timeout);
 	emit(ctx, "track_sizes", "no");
 	emit(ctx, "inline_ascii_response", "no");
+	/* memcached's options that change nothing here, as given */
+	emit_fmt(emit, ctx, "slab_automove_ratio", "%.2f",
+	         settings.slab_automove_ratio);
+	emit_fmt(emit, ctx, "slab_chunk_max", "%d", settings.slab_chunk_max);
+	emit_fmt(emit, ctx, "tail_repair_time", "%d",
+	         settings.tail_repair_time);
+	emit_u64(emit, ctx, "watcher_logbuf_size",
+	         (uint64_t)settings.watcher_logbuf_size);
+	emit_u64(emit, ctx, "worker_logbuf_size",
+	         (uint64_t)settings.worker_logbuf_size);
+	emit_u64(emit, ctx, "read_buf_mem_limit",
+	         (uint64_t)settings.read_buf_mem_limit);
+	emit_fmt(emit, ctx, "slab_automove_freeratio", "%.3f",
+	         settings.slab_automove_freeratio);
+	/* memcached prints "(null)" for both when not given */
+	if (settings.num_napi_ids > 0)
+		emit_fmt(emit, ctx, "num_napi_ids", "%d",
+		         settings.num_napi_ids);
+	else
+		emit(ctx, "num_napi_ids", "(null)");
+	emit(ctx, "memory_file",
+	     settings.memory_file ? settings.memory_file : "(null)");
 	emit(ctx, "repl_peer",
 	     settings.repl_peer ? settings.repl_peer : "NULL");
 	emit_u64(emit, ctx, "repl_port", (uint64_t)settings.repl_port);

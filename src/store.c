@@ -134,22 +134,28 @@ hook_key(enum mutation_type type, const char *key, size_t nkey,
 enum gone { GONE_NO = 0, GONE_EXPIRED, GONE_FLUSHED };
 
 /* Returns the linked item for key in any state, after unlinking it if it
- * is flushed (item or tombstone) or an expired non-tombstone (then NULL).
- * Sets *gone (may be NULL) to why it went. */
+ * is flushed (item or tombstone) or an expired non-tombstone (then NULL,
+ * counted in get_flushed or get_expired). Sets *gone (may be NULL) to why
+ * it went. */
 static item *
 lookup(const char *key, size_t nkey, uint64_t hv, enum gone *gone)
 {
 	item *it = assoc_find(key, nkey, hv);
 	enum gone why = GONE_NO;
 
+	/* Every lookup counts the dead item it reclaims, whatever the command
+	 * (a set, delete or incr too), as memcached's do_item_get does. */
 	if (it != NULL && item_flushed(it)) {
-		if (!(it->iflags & ITEM_TOMBSTONE))
+		if (!(it->iflags & ITEM_TOMBSTONE)) {
 			why = GONE_FLUSHED;
+			store_stats.get_flushed++;
+		}
 		items_unlink(it, hv);
 		it = NULL;
 	} else if (it != NULL && !(it->iflags & ITEM_TOMBSTONE) &&
 	           item_expired(it, current_time)) {
 		why = GONE_EXPIRED;
+		store_stats.get_expired++;
 		items_unlink(it, hv);
 		it = NULL;
 	}
@@ -422,16 +428,11 @@ item *
 store_get(const char *key, size_t nkey)
 {
 	uint64_t hv = hash_key(key, nkey);
-	enum gone gone;
 	item *it;
 
 	check_flush();
-	it = live(lookup(key, nkey, hv, &gone));
+	it = live(lookup(key, nkey, hv, NULL));
 	if (it == NULL || !take_ref(it)) {
-		if (gone == GONE_EXPIRED)
-			store_stats.get_expired++;
-		else if (gone == GONE_FLUSHED)
-			store_stats.get_flushed++;
 		store_stats.get_misses++;
 		return NULL;
 	}
