@@ -371,6 +371,29 @@ items_lru_walk(unsigned id, bool (*fn)(item *it, void *arg), void *arg)
 				return;
 }
 
+/* Reclaims a dead (expired or flushed) unreferenced item among the last
+ * few of each of class id's LRUs, as memcached does before it allocates:
+ * a store then reuses its memory (counted in `reclaimed`). Returns true if
+ * a chunk of class id was freed. */
+static bool
+lru_reclaim_tail(unsigned id)
+{
+	unsigned l, steps;
+	item *it;
+
+	for (l = 0; l < LRU_COUNT; l++) {
+		for (it = lru_tail[id][l], steps = 0; it != NULL && steps < 5;
+		     it = it->prev, steps++) {
+			if (it->refcount == 0 &&
+			    item_expired(it, current_time)) {
+				reclaim(it);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* Frees one item from the COLD tail of class id: expired ones first,
  * ACTIVE ones go to WARM, the rest are evicted (unless -M). Returns true
  * if a chunk of class id was freed. */
@@ -625,6 +648,8 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 		item_stats[id].reclaimed++;
 		store_stats.reclaimed++;
 	}
+	if (!slabs_has_free(id))
+		lru_reclaim_tail(id);
 	it = slabs_alloc(id, false);
 	if (it == NULL && lru_pull_tail(id))
 		it = slabs_alloc(id, false);
@@ -632,7 +657,12 @@ items_alloc(const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
 	if (it == NULL && settings.evict_to_free &&
 	    settings.slab_automove == 2 && items_rebalance_to(id))
 		it = slabs_alloc(id, false);
-	/* a class always gets its first page, as memcached does */
+	/* a class always gets its first page, as memcached does; at the -m
+	 * limit it is taken from another class first, so -m holds even when
+	 * values spread over many classes */
+	if (it == NULL && slabs_npages(id) == 0 && settings.evict_to_free &&
+	    items_rebalance_to(id))
+		it = slabs_alloc(id, false);
 	if (it == NULL && slabs_npages(id) == 0)
 		it = slabs_alloc(id, true);
 	if (it == NULL) {

@@ -202,9 +202,14 @@ class Node:
         self.name = name
         self.proc = None
         self.logname = os.path.join(_tmp, "memcached-%s.log" % name)
+        self.mark = 0
 
     def start(self):
         peer = IP["B" if self.name == "A" else "A"]
+        # The log file is kept across restarts: lines() reads only this
+        # incarnation's (an earlier "serving (copy complete)" must not count).
+        self.mark = len(self.log().splitlines()) if os.path.exists(
+            self.logname) else 0
         log = open(self.logname, "ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", NS[self.name], BIN, "-v", "-U", "0",
@@ -225,7 +230,8 @@ class Node:
             return f.read()
 
     def lines(self):
-        return self.log().splitlines()
+        """The lines this incarnation logged."""
+        return self.log().splitlines()[self.mark:]
 
 
 def client(host, timeout=10.0):
