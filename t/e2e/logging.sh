@@ -13,48 +13,11 @@ set -u
 
 BIN=${MEMCACHED_BIN:-$PWD/memcached}
 TOP=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-PASSED=0
-FAILED=0
 PIDS=""
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/logging.XXXXXX") || exit 1
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{4}'
 
-# Kills every daemon we started and removes the scratch directory.
-cleanup() {
-	for p in $PIDS; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-ok() {
-	PASSED=$((PASSED + 1))
-	echo "ok - $1"
-}
-
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL - $1"
-	[ -z "${2:-}" ] || sed 's/^/    /' "$2" | head -20
-}
-
-# check NAME COMMAND...: passes when the command succeeds.
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
-# Prints a TCP port free on 127.0.0.1 right now.
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
+. "$TOP/t/lib/shtest.sh"
 
 # Waits up to 5 s for file $1 to hold a line matching ERE $2.
 wait_line() {
