@@ -77,7 +77,8 @@ main(int argc, char **argv)
 	int status = 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: timedrun <seconds> <command> [args...]\n");
+		fprintf(stderr,
+		        "usage: timedrun <seconds> <command> [args...]\n");
 		return 64;
 	}
 	errno = 0;
@@ -111,8 +112,8 @@ main(int argc, char **argv)
 	alarm((unsigned)limit);
 	if (wait_child(&status) == 0)
 		return exit_code(status);
-	fprintf(stderr, "timedrun: %s ran over %ld s: interrupting it\n", argv[2],
-	        limit);
+	fprintf(stderr, "timedrun: %s ran over %ld s: interrupting it\n",
+	        argv[2], limit);
 	got_alarm = 0;
 	kill(child, SIGINT);
 	alarm(2);
